@@ -1,0 +1,120 @@
+//! Proxmox property strings (`net0`, `rootfs`, `mpN`, `features`, `startup`, QEMU `netN`,
+//! `scsiN`, `ipconfigN`): typed values with `parse` and a `Display` that prints the canonical
+//! form Proxmox stores (default key first, then required keys, then the rest sorted).
+//!
+//! Proxmox rewrites what it is sent into this form, so the engine always compares *parsed*
+//! values, never raw strings.
+
+mod lxc;
+mod qemu;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub use lxc::{LxcFeatures, LxcNet, MountPoint, NetIp, Startup};
+pub use qemu::{IpConfig, QemuDisk, QemuNet};
+
+/// A property string that failed to parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} {value:?}: {reason}")]
+pub struct PropError {
+    /// Which property (`net0`).
+    pub what: &'static str,
+    /// The input.
+    pub value: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// The raw key/value pairs of a property string, with the default key resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Pairs(pub BTreeMap<String, String>);
+
+impl Pairs {
+    /// Split `a=1,b=2` (and one key-less item for `default_key`).
+    pub(crate) fn parse(what: &'static str, s: &str, default_key: Option<&str>) -> Result<Self, PropError> {
+        let mut map = BTreeMap::new();
+        let err = |reason: String| PropError { what, value: s.to_string(), reason };
+        for (i, item) in s.split(',').enumerate() {
+            let item = item.trim();
+            if item.is_empty() {
+                continue;
+            }
+            let (k, v) = match item.split_once('=') {
+                Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+                None => match default_key {
+                    Some(dk) if i == 0 => (dk.to_string(), item.to_string()),
+                    _ => return Err(err(format!("item {item:?} has no '=' and {what} has no default key here"))),
+                },
+            };
+            if map.insert(k.clone(), v).is_some() {
+                return Err(err(format!("duplicate key {k:?}")));
+            }
+        }
+        Ok(Self(map))
+    }
+
+    pub(crate) fn take(&mut self, k: &str) -> Option<String> {
+        self.0.remove(k)
+    }
+}
+
+/// Parse a Proxmox boolean inside a property string (`1|0|on|off|yes|no|true|false`).
+pub(crate) fn parse_bool(what: &'static str, v: &str) -> Result<bool, PropError> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "on" | "yes" | "true" => Ok(true),
+        "0" | "off" | "no" | "false" => Ok(false),
+        _ => Err(PropError { what, value: v.to_string(), reason: "not a boolean".into() }),
+    }
+}
+
+/// Writes `k=v` items separated by commas.
+pub(crate) struct Writer<'a, 'b> {
+    f: &'a mut fmt::Formatter<'b>,
+    first: bool,
+}
+
+impl<'a, 'b> Writer<'a, 'b> {
+    pub(crate) fn new(f: &'a mut fmt::Formatter<'b>) -> Self {
+        Self { f, first: true }
+    }
+    fn sep(&mut self) -> fmt::Result {
+        if !self.first {
+            self.f.write_str(",")?;
+        }
+        self.first = false;
+        Ok(())
+    }
+    pub(crate) fn bare(&mut self, v: impl fmt::Display) -> fmt::Result {
+        self.sep()?;
+        write!(self.f, "{v}")
+    }
+    pub(crate) fn kv(&mut self, k: &str, v: impl fmt::Display) -> fmt::Result {
+        self.sep()?;
+        write!(self.f, "{k}={v}")
+    }
+    pub(crate) fn opt(&mut self, k: &str, v: Option<impl fmt::Display>) -> fmt::Result {
+        match v {
+            Some(v) => self.kv(k, v),
+            None => Ok(()),
+        }
+    }
+    /// Writes every remaining pair; the caller has already written keys that sort before.
+    pub(crate) fn rest(&mut self, extra: &BTreeMap<String, String>) -> fmt::Result {
+        for (k, v) in extra {
+            self.kv(k, v)?;
+        }
+        Ok(())
+    }
+}
+
+/// Print `known` (already typed) and `extra` keys merged in sorted order.
+pub(crate) fn write_sorted(w: &mut Writer<'_, '_>, mut known: Vec<(&'static str, String)>, extra: &BTreeMap<String, String>) -> fmt::Result {
+    let mut all: Vec<(&str, &str)> = known.iter_mut().map(|(k, v)| (*k, v.as_str())).collect();
+    all.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    all.sort_by(|a, b| a.0.cmp(b.0));
+    for (k, v) in all {
+        w.kv(k, v)?;
+    }
+    Ok(())
+}

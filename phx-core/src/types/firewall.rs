@@ -1,0 +1,258 @@
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Cidr, ParseError};
+
+/// Rule direction (`type` in Proxmox).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FirewallDirection {
+    /// Incoming traffic.
+    In,
+    /// Outgoing traffic.
+    Out,
+}
+
+impl FromStr for FirewallDirection {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "in" => Ok(Self::In),
+            "out" => Ok(Self::Out),
+            _ => Err(ParseError::new(s, "a firewall rule type (in or out)")),
+        }
+    }
+}
+impl fmt::Display for FirewallDirection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::In => "in",
+            Self::Out => "out",
+        })
+    }
+}
+
+/// Rule verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum FirewallAction {
+    /// Let the packet through.
+    Accept,
+    /// Silently drop it.
+    Drop,
+    /// Drop it and tell the sender.
+    Reject,
+}
+
+impl FromStr for FirewallAction {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "ACCEPT" => Ok(Self::Accept),
+            "DROP" => Ok(Self::Drop),
+            "REJECT" => Ok(Self::Reject),
+            _ => Err(ParseError::new(s, "a firewall action (ACCEPT, DROP or REJECT)")),
+        }
+    }
+}
+impl fmt::Display for FirewallAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Accept => "ACCEPT",
+            Self::Drop => "DROP",
+            Self::Reject => "REJECT",
+        })
+    }
+}
+
+/// An IP protocol as Proxmox accepts it: a name from `/etc/protocols` or a number.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Protocol(String);
+
+const PROTOCOLS: &[&str] = &[
+    "tcp", "udp", "icmp", "icmpv6", "ipv6-icmp", "igmp", "esp", "ah", "gre", "sctp", "udplite", "ipip",
+    "ipv6", "ospf", "vrrp", "pim", "l2tp", "dccp", "egp", "rsvp", "encap", "mpls-in-ip", "etherip",
+];
+
+impl FromStr for Protocol {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let l = s.trim().to_ascii_lowercase();
+        let numeric = !l.is_empty() && l.len() <= 3 && l.bytes().all(|b| b.is_ascii_digit()) && l.parse::<u16>().is_ok_and(|n| n <= 255);
+        if numeric || PROTOCOLS.contains(&l.as_str()) {
+            Ok(Self(l))
+        } else {
+            Err(ParseError::new(s, "a protocol (tcp, udp, icmp, ... or a number 0-255)"))
+        }
+    }
+}
+impl TryFrom<String> for Protocol {
+    type Error = ParseError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+impl From<Protocol> for String {
+    fn from(p: Protocol) -> String {
+        p.0
+    }
+}
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl Protocol {
+    /// Whether ports are meaningful for this protocol.
+    pub fn has_ports(&self) -> bool {
+        matches!(self.0.as_str(), "tcp" | "udp" | "sctp" | "udplite" | "dccp" | "6" | "17")
+    }
+}
+
+/// A port list (`80`, `80,443`, `8000:8100`, `ssh`), normalised without spaces.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PortSpec(String);
+
+fn valid_port(p: &str) -> bool {
+    if p.bytes().all(|b| b.is_ascii_digit()) {
+        return p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n));
+    }
+    // service name from /etc/services
+    let b = p.as_bytes();
+    !b.is_empty() && b[0].is_ascii_alphabetic() && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+}
+
+impl FromStr for PortSpec {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseError::new(s, "a port list (e.g. 80, 80,443 or 8000:8100; ports 1-65535)");
+        let mut items = Vec::new();
+        for item in s.split(',') {
+            let item = item.trim();
+            let ok = match item.split_once(':') {
+                Some((a, b)) => valid_port(a) && valid_port(b),
+                None => valid_port(item),
+            };
+            if !ok {
+                return Err(err());
+            }
+            items.push(item.to_string());
+        }
+        Ok(Self(items.join(",")))
+    }
+}
+impl TryFrom<String> for PortSpec {
+    type Error = ParseError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+impl From<PortSpec> for String {
+    fn from(p: PortSpec) -> String {
+        p.0
+    }
+}
+impl fmt::Display for PortSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Validate a firewall address list: IPs, CIDRs, ranges, aliases, `+ipset` names.
+pub(crate) fn check_address(s: &str) -> Result<String, ParseError> {
+    let err = || ParseError::new(s, "a firewall address (IP, CIDR, a.b.c.d-e.f.g.h range, alias or +ipset, comma-separated)");
+    let mut out = Vec::new();
+    for item in s.split(',') {
+        let item = item.trim();
+        let ok = if let Some(set) = item.strip_prefix('+') {
+            is_ident(set)
+        } else if item.contains('/') {
+            item.parse::<Cidr>().is_ok()
+        } else if let Some((a, b)) = item.split_once('-').filter(|(a, _)| a.parse::<Ipv4Addr>().is_ok()) {
+            a.parse::<Ipv4Addr>().is_ok() && b.parse::<Ipv4Addr>().is_ok()
+        } else {
+            item.parse::<Ipv4Addr>().is_ok() || is_ident(item)
+        };
+        if !ok {
+            return Err(err());
+        }
+        out.push(item.to_string());
+    }
+    Ok(out.join(","))
+}
+
+fn is_ident(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphabetic()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
+        && !s.bytes().all(|c| c.is_ascii_digit() || c == b'.')
+}
+
+/// One firewall rule in the form Proxmox stores it (`type`, `action`, `proto`, `dport`, ...).
+///
+/// Equality compares normalised fields, so a rule read back from Proxmox equals the one phx wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FirewallRule {
+    /// `in` or `out`.
+    #[serde(rename = "type")]
+    pub direction: FirewallDirection,
+    /// `ACCEPT`, `DROP`, `REJECT`.
+    pub action: FirewallAction,
+    /// Whether the rule is active.
+    pub enable: bool,
+    /// Protocol, if restricted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proto: Option<Protocol>,
+    /// Destination ports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dport: Option<PortSpec>,
+    /// Source ports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sport: Option<PortSpec>,
+    /// Source address list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Destination address list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dest: Option<String>,
+    /// Interface (`net0`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iface: Option<String>,
+    /// Free-text comment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+impl FirewallRule {
+    /// Checked constructor for the address fields.
+    pub fn check_address(s: &str) -> Result<String, ParseError> {
+        check_address(s)
+    }
+
+    /// A one-line human form: `in ACCEPT tcp 80,443 from 10.0.0.10`.
+    pub fn summary(&self) -> String {
+        let mut s = format!("{} {}", self.direction, self.action);
+        if let Some(p) = &self.proto {
+            s.push_str(&format!(" {p}"));
+        }
+        if let Some(p) = &self.dport {
+            s.push_str(&format!(" dport {p}"));
+        }
+        if let Some(p) = &self.source {
+            s.push_str(&format!(" from {p}"));
+        }
+        if let Some(p) = &self.dest {
+            s.push_str(&format!(" to {p}"));
+        }
+        if !self.enable {
+            s.push_str(" (disabled)");
+        }
+        s
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of phx-core (one binary).
+
+mod config;
