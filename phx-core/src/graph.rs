@@ -16,7 +16,12 @@ pub struct Cycle(pub Vec<GuestId>);
 impl fmt::Display for Cycle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ids: Vec<String> = self.0.iter().map(ToString::to_string).collect();
-        write!(f, "dependency cycle: {} -> {}", ids.join(" -> "), ids.first().map(String::as_str).unwrap_or(""))
+        write!(
+            f,
+            "dependency cycle: {} -> {}",
+            ids.join(" -> "),
+            ids.first().map(String::as_str).unwrap_or("")
+        )
     }
 }
 
@@ -33,7 +38,15 @@ impl DepGraph {
     /// (the validator reports them).
     pub fn new(inv: &Inventory) -> Self {
         let defined: BTreeSet<GuestId> = inv.ids().into_iter().collect();
-        Self::from_edges(inv.guests().map(|g| (g.id(), g.prerequisites().into_iter().filter(|p| defined.contains(p)).collect())))
+        Self::from_edges(inv.guests().map(|g| {
+            (
+                g.id(),
+                g.prerequisites()
+                    .into_iter()
+                    .filter(|p| defined.contains(p))
+                    .collect(),
+            )
+        }))
     }
 
     /// A graph from `(id, prerequisites)` pairs.
@@ -60,7 +73,11 @@ impl DepGraph {
 
     /// Direct dependents of `id`, sorted.
     pub fn direct_dependents(&self, id: GuestId) -> Vec<GuestId> {
-        self.prereqs.iter().filter(|(_, ps)| ps.contains(&id)).map(|(k, _)| *k).collect()
+        self.prereqs
+            .iter()
+            .filter(|(_, ps)| ps.contains(&id))
+            .map(|(k, _)| *k)
+            .collect()
     }
 
     /// Every guest that depends on `id`, directly or transitively, sorted.
@@ -86,7 +103,8 @@ impl DepGraph {
             Gray,
             Black,
         }
-        let mut color: BTreeMap<GuestId, Color> = self.prereqs.keys().map(|k| (*k, Color::White)).collect();
+        let mut color: BTreeMap<GuestId, Color> =
+            self.prereqs.keys().map(|k| (*k, Color::White)).collect();
         for &start in self.prereqs.keys() {
             if color[&start] != Color::White {
                 continue;
@@ -160,7 +178,11 @@ impl DepGraph {
     /// The targets alone, dependents before their prerequisites (for stop and delete).
     pub fn teardown_order(&self, targets: &[GuestId]) -> Result<Vec<GuestId>, Cycle> {
         let set: BTreeSet<GuestId> = targets.iter().copied().collect();
-        let mut order: Vec<GuestId> = self.order(targets)?.into_iter().filter(|id| set.contains(id)).collect();
+        let mut order: Vec<GuestId> = self
+            .order(targets)?
+            .into_iter()
+            .filter(|id| set.contains(id))
+            .collect();
         order.reverse();
         Ok(order)
     }
@@ -172,11 +194,18 @@ impl DepGraph {
 
     /// Graphviz text of the subgraph reachable from `targets` (all nodes when empty).
     pub fn to_dot(&self, inv: &Inventory, targets: &[GuestId]) -> Result<String, Cycle> {
-        let ids: Vec<GuestId> = if targets.is_empty() { self.nodes().collect() } else { self.order(targets)? };
+        let ids: Vec<GuestId> = if targets.is_empty() {
+            self.nodes().collect()
+        } else {
+            self.order(targets)?
+        };
         let mut s = String::from("digraph phx {\n  rankdir=BT;\n  node [shape=box];\n");
         for id in &ids {
             let (label, shape) = match inv.guest(*id) {
-                Some(g) => (format!("{} {}\\n{}", g.kind(), id, g.name()), if g.is_template() { "note" } else { "box" }),
+                Some(g) => (
+                    format!("{} {}\\n{}", g.kind(), id, g.name()),
+                    if g.is_template() { "note" } else { "box" },
+                ),
                 None => (id.to_string(), "box"),
             };
             s.push_str(&format!("  \"{id}\" [label=\"{label}\", shape={shape}];\n"));
@@ -184,7 +213,11 @@ impl DepGraph {
         for id in &ids {
             let clone = inv.guest(*id).and_then(|g| g.clone_source());
             for p in self.prerequisites(*id) {
-                let style = if clone == Some(*p) { " [label=\"clone\"]" } else { "" };
+                let style = if clone == Some(*p) {
+                    " [label=\"clone\"]"
+                } else {
+                    ""
+                };
                 s.push_str(&format!("  \"{id}\" -> \"{p}\"{style};\n"));
             }
         }
@@ -196,7 +229,12 @@ impl DepGraph {
 /// `ids` that should be started, in start order: templates dropped, then by `boot_order`
 /// (default 999, VMs included), ties by id.
 pub fn boot_order(inv: &Inventory, ids: &[GuestId]) -> Vec<GuestId> {
-    let mut v: Vec<(u64, GuestId)> = ids.iter().filter_map(|id| inv.guest(*id)).filter(|g| !g.is_template()).map(|g| (g.boot_order(), g.id())).collect();
+    let mut v: Vec<(u64, GuestId)> = ids
+        .iter()
+        .filter_map(|id| inv.guest(*id))
+        .filter(|g| !g.is_template())
+        .map(|g| (g.boot_order(), g.id()))
+        .collect();
     v.sort();
     v.dedup();
     v.into_iter().map(|(_, id)| id).collect()
@@ -212,14 +250,29 @@ mod tests {
 
     #[test]
     fn order_is_prerequisites_first_and_stable() {
-        let g = DepGraph::from_edges([(id(9990), vec![id(9991)]), (id(9991), vec![]), (id(9992), vec![id(9990)])]);
-        assert_eq!(g.order(&[id(9990), id(9991), id(9992)]).unwrap(), vec![id(9991), id(9990), id(9992)]);
+        let g = DepGraph::from_edges([
+            (id(9990), vec![id(9991)]),
+            (id(9991), vec![]),
+            (id(9992), vec![id(9990)]),
+        ]);
+        assert_eq!(
+            g.order(&[id(9990), id(9991), id(9992)]).unwrap(),
+            vec![id(9991), id(9990), id(9992)]
+        );
     }
 
     #[test]
     fn cycle_is_reported_with_every_member() {
-        let g = DepGraph::from_edges([(id(100), vec![id(101)]), (id(101), vec![id(102)]), (id(102), vec![id(100)]), (id(103), vec![])]);
-        assert_eq!(g.find_cycle().unwrap().to_string(), "dependency cycle: 100 -> 101 -> 102 -> 100");
+        let g = DepGraph::from_edges([
+            (id(100), vec![id(101)]),
+            (id(101), vec![id(102)]),
+            (id(102), vec![id(100)]),
+            (id(103), vec![]),
+        ]);
+        assert_eq!(
+            g.find_cycle().unwrap().to_string(),
+            "dependency cycle: 100 -> 101 -> 102 -> 100"
+        );
         assert!(g.order(&[id(103), id(101)]).is_err());
     }
 }

@@ -94,7 +94,9 @@ pub(crate) fn parse_rule(v: &Value, p: JsonPath, s: &mut Sink) -> Option<Firewal
     let mut o = Obj::of(v, p, s)?;
     let direction = enum_field::<FirewallDirection>(&mut o, s, "type", RULE_TYPES);
     let action = enum_field::<FirewallAction>(&mut o, s, "action", "ACCEPT, DROP, REJECT");
-    let proto = o.raw("proto").and_then(|(v, p)| enum_value::<Protocol>(v, &p, s, "tcp, udp, icmp, ... or a protocol number"));
+    let proto = o.raw("proto").and_then(|(v, p)| {
+        enum_value::<Protocol>(v, &p, s, "tcp, udp, icmp, ... or a protocol number")
+    });
     // Phoenix writes `port`; Proxmox calls it `dport`. Accept both.
     let dport_key = if o.has("dport") { "dport" } else { "port" };
     let dport: Option<PortSpec> = o.raw(dport_key).and_then(|(v, p)| parse_value(v, &p, s));
@@ -103,10 +105,17 @@ pub(crate) fn parse_rule(v: &Value, p: JsonPath, s: &mut Sink) -> Option<Firewal
     let dest = address(&mut o, s, "dest");
     let comment = o.opt_str(s, "comment");
     let iface = o.opt_str(s, "iface");
-    let enable = o.opt_bool(s, "enable").or_else(|| o.opt_bool(s, "enabled")).unwrap_or(true);
+    let enable = o
+        .opt_bool(s, "enable")
+        .or_else(|| o.opt_bool(s, "enabled"))
+        .unwrap_or(true);
     if let (Some(pr), Some(_)) = (&proto, &dport) {
         if !pr.has_ports() {
-            s.error(&o.path.key(dport_key), "value", format!("ports need a port-based protocol (tcp or udp), not {pr}"));
+            s.error(
+                &o.path.key(dport_key),
+                "value",
+                format!("ports need a port-based protocol (tcp or udp), not {pr}"),
+            );
             o.failed = true;
         }
     }
@@ -115,7 +124,18 @@ pub(crate) fn parse_rule(v: &Value, p: JsonPath, s: &mut Sink) -> Option<Firewal
     if failed {
         return None;
     }
-    Some(FirewallRule { direction: direction?, action: action?, enable, proto, dport, sport, source, dest, iface, comment })
+    Some(FirewallRule {
+        direction: direction?,
+        action: action?,
+        enable,
+        proto,
+        dport,
+        sport,
+        source,
+        dest,
+        iface,
+        comment,
+    })
 }
 
 fn address(o: &mut Obj<'_>, s: &mut Sink, key: &str) -> Option<String> {
@@ -128,7 +148,11 @@ fn address(o: &mut Obj<'_>, s: &mut Sink, key: &str) -> Option<String> {
             None
         }
         None => {
-            s.error(&p, "type", format!("expected a string, found {}", type_name(v)));
+            s.error(
+                &p,
+                "type",
+                format!("expected a string, found {}", type_name(v)),
+            );
             o.failed = true;
             None
         }
@@ -136,10 +160,19 @@ fn address(o: &mut Obj<'_>, s: &mut Sink, key: &str) -> Option<String> {
 }
 
 /// A required enum-valued field; invalid values are reported under the `invalid-enum` check.
-pub(crate) fn enum_field<T: std::str::FromStr>(o: &mut Obj<'_>, s: &mut Sink, key: &str, allowed: &str) -> Option<T> {
+pub(crate) fn enum_field<T: std::str::FromStr>(
+    o: &mut Obj<'_>,
+    s: &mut Sink,
+    key: &str,
+    allowed: &str,
+) -> Option<T> {
     match o.raw(key) {
         None => {
-            s.error(&o.path.key(key), "required", format!("missing required key {key:?}"));
+            s.error(
+                &o.path.key(key),
+                "required",
+                format!("missing required key {key:?}"),
+            );
             o.failed = true;
             None
         }
@@ -153,7 +186,12 @@ pub(crate) fn enum_field<T: std::str::FromStr>(o: &mut Obj<'_>, s: &mut Sink, ke
     }
 }
 
-pub(crate) fn enum_value<T: std::str::FromStr>(v: &Value, p: &JsonPath, s: &mut Sink, allowed: &str) -> Option<T> {
+pub(crate) fn enum_value<T: std::str::FromStr>(
+    v: &Value,
+    p: &JsonPath,
+    s: &mut Sink,
+    allowed: &str,
+) -> Option<T> {
     match v.as_str() {
         Some(x) => match x.parse::<T>() {
             Ok(t) => Some(t),
@@ -163,7 +201,11 @@ pub(crate) fn enum_value<T: std::str::FromStr>(v: &Value, p: &JsonPath, s: &mut 
             }
         },
         None => {
-            s.error(p, "type", format!("expected a string, found {}", type_name(v)));
+            s.error(
+                p,
+                "type",
+                format!("expected a string, found {}", type_name(v)),
+            );
             None
         }
     }
@@ -187,16 +229,26 @@ pub(crate) fn parse_guest_firewall(o: &mut Obj<'_>, s: &mut Sink) -> Option<Gues
 /// `tests: {suite: [{name, type, path}]}`.
 pub(crate) fn parse_tests(o: &mut Obj<'_>, s: &mut Sink) -> BTreeMap<String, Vec<TestCase>> {
     let mut out = BTreeMap::new();
-    let Some((v, p)) = o.raw("tests") else { return out };
+    let Some((v, p)) = o.raw("tests") else {
+        return out;
+    };
     let Some(map) = v.as_object() else {
-        s.error(&p, "type", format!("expected an object of test suites, found {}", type_name(v)));
+        s.error(
+            &p,
+            "type",
+            format!("expected an object of test suites, found {}", type_name(v)),
+        );
         o.failed = true;
         return out;
     };
     for (suite, list) in map {
         let sp = p.key(suite);
         let Some(items) = list.as_array() else {
-            s.error(&sp, "type", format!("expected an array of tests, found {}", type_name(list)));
+            s.error(
+                &sp,
+                "type",
+                format!("expected an array of tests, found {}", type_name(list)),
+            );
             o.failed = true;
             continue;
         };
@@ -210,7 +262,11 @@ pub(crate) fn parse_tests(o: &mut Obj<'_>, s: &mut Sink) -> BTreeMap<String, Vec
             let kind = t.opt_str(s, "type").unwrap_or_else(|| "script".into());
             let path = t.req_str(s, "path");
             if kind != "script" {
-                s.error(&t.path.key("type"), "invalid-enum", format!("{kind:?} is not one of: script"));
+                s.error(
+                    &t.path.key("type"),
+                    "invalid-enum",
+                    format!("{kind:?} is not one of: script"),
+                );
                 t.failed = true;
             }
             let failed = t.failed;
@@ -231,7 +287,11 @@ pub(crate) fn parse_health_check(o: &mut Obj<'_>, s: &mut Sink) -> Option<Health
     let retries = h.opt_uint(s, "retries").unwrap_or(3);
     let interval = h.opt_uint(s, "interval").unwrap_or(5);
     if retries == 0 {
-        s.error(&h.path.key("retries"), "non-positive", "retries must be at least 1");
+        s.error(
+            &h.path.key("retries"),
+            "non-positive",
+            "retries must be at least 1",
+        );
         h.failed = true;
     }
     let failed = h.failed;
@@ -240,16 +300,29 @@ pub(crate) fn parse_health_check(o: &mut Obj<'_>, s: &mut Sink) -> Option<Health
         o.failed = true;
         return None;
     }
-    Some(HealthCheck { command: command?, retries: retries.min(1000) as u32, interval: interval.min(86_400) as u32 })
+    Some(HealthCheck {
+        command: command?,
+        retries: retries.min(1000) as u32,
+        interval: interval.min(86_400) as u32,
+    })
 }
 
 pub(crate) fn parse_host_checks(o: &mut Obj<'_>, s: &mut Sink) -> Vec<HostCheck> {
     let mut out = Vec::new();
     for (v, p) in o.arr(s, "health_checks") {
-        let Some(mut h) = Obj::of(v, p, s) else { continue };
+        let Some(mut h) = Obj::of(v, p, s) else {
+            continue;
+        };
         let script = h.req_str(s, "script");
-        let name = h.opt_str(s, "name").or_else(|| script.clone()).unwrap_or_default();
-        let args = h.str_or_list(s, "args").into_iter().map(|(a, _)| a).collect();
+        let name = h
+            .opt_str(s, "name")
+            .or_else(|| script.clone())
+            .unwrap_or_default();
+        let args = h
+            .str_or_list(s, "args")
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect();
         h.extra(s, &[]);
         if let Some(script) = script {
             out.push(HostCheck { name, script, args });
@@ -263,5 +336,8 @@ pub(crate) fn parse_traefik(o: &mut Obj<'_>, s: &mut Sink) -> Option<TraefikServ
     let name = t.req_str(s, "name");
     let port = t.req_uint(s, "port");
     t.extra(s, &[]);
-    Some(TraefikService { name: name?, port: port? })
+    Some(TraefikService {
+        name: name?,
+        port: port?,
+    })
 }

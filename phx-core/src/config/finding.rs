@@ -71,7 +71,10 @@ impl JsonPath {
 
 fn is_plain(k: &str) -> bool {
     let b = k.as_bytes();
-    !b.is_empty() && (b[0].is_ascii_alphabetic() || b[0] == b'_' || b[0] == b'$') && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$')
+    !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_' || b[0] == b'$')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$')
 }
 
 impl fmt::Display for JsonPath {
@@ -82,7 +85,11 @@ impl fmt::Display for JsonPath {
                     if i > 0 {
                         f.write_str(".")?;
                     }
-                    if is_plain(k) { f.write_str(k)? } else { write!(f, "{k:?}")? }
+                    if is_plain(k) {
+                        f.write_str(k)?
+                    } else {
+                        write!(f, "{k:?}")?
+                    }
                 }
                 Seg::Index(n) => write!(f, "[{n}]")?,
             }
@@ -100,15 +107,40 @@ pub(crate) struct Sink {
 
 impl Sink {
     pub(crate) fn new(file: &str) -> Self {
-        Self { file: file.to_string(), findings: Vec::new() }
+        Self {
+            file: file.to_string(),
+            findings: Vec::new(),
+        }
     }
-    pub(crate) fn error(&mut self, path: &JsonPath, check: &'static str, message: impl Into<String>) {
+    pub(crate) fn error(
+        &mut self,
+        path: &JsonPath,
+        check: &'static str,
+        message: impl Into<String>,
+    ) {
         self.push(Severity::Error, path, check, message);
     }
-    pub(crate) fn warn(&mut self, path: &JsonPath, check: &'static str, message: impl Into<String>) {
+    pub(crate) fn warn(
+        &mut self,
+        path: &JsonPath,
+        check: &'static str,
+        message: impl Into<String>,
+    ) {
         self.push(Severity::Warning, path, check, message);
     }
-    fn push(&mut self, severity: Severity, path: &JsonPath, check: &'static str, message: impl Into<String>) {
-        self.findings.push(Finding { severity, file: self.file.clone(), path: path.to_string(), check, message: message.into() });
+    fn push(
+        &mut self,
+        severity: Severity,
+        path: &JsonPath,
+        check: &'static str,
+        message: impl Into<String>,
+    ) {
+        self.findings.push(Finding {
+            severity,
+            file: self.file.clone(),
+            path: path.to_string(),
+            check,
+            message: message.into(),
+        });
     }
 }

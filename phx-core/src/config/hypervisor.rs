@@ -228,12 +228,25 @@ pub struct DnsServer {
     pub upstream_servers: Vec<Ipv4Addr>,
 }
 
-const INFORMATIONAL: &[&str] = &["version", "author", "core_paths", "docker", "proxmox_defaults", "behavior", "step_ca", "$schema"];
+const INFORMATIONAL: &[&str] = &[
+    "version",
+    "author",
+    "core_paths",
+    "docker",
+    "proxmox_defaults",
+    "behavior",
+    "step_ca",
+    "$schema",
+];
 
 pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> HypervisorConfig {
     let mut cfg = HypervisorConfig::default();
     let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root())) else {
-        s.error(&JsonPath::root(), "shape", format!("expected an object, found {}", type_name(root)));
+        s.error(
+            &JsonPath::root(),
+            "shape",
+            format!("expected an object, found {}", type_name(root)),
+        );
         return cfg;
     };
     cfg.domain_name = o.opt_str(s, "domain_name");
@@ -243,7 +256,10 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> HypervisorConfig {
         if let Some(username) = u.req_str(s, "username") {
             cfg.admin_user = Some(AdminUser {
                 username,
-                password_hash: u.opt_str(s, "password_hash").filter(|h| !h.is_empty() && h != "NOT_SET").map(Secret::new),
+                password_hash: u
+                    .opt_str(s, "password_hash")
+                    .filter(|h| !h.is_empty() && h != "NOT_SET")
+                    .map(Secret::new),
                 sudo_access: u.opt_bool(s, "sudo_access").unwrap_or(false),
                 ssh_public_key: u.opt_str(s, "ssh_public_key").filter(|k| !k.is_empty()),
             });
@@ -265,9 +281,22 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> HypervisorConfig {
                 }
             }
             i.extra(s, &[]);
-            cfg.network.interface = Some(HostInterface { name, address, gateway, dns_nameservers: dns });
+            cfg.network.interface = Some(HostInterface {
+                name,
+                address,
+                gateway,
+                dns_nameservers: dns,
+            });
         }
-        for k in ["portainer_server_ip", "portainer_server_port", "portainer_agent_port", "external_registry_url", "default_subnet", "fallback_dns", "workgroup"] {
+        for k in [
+            "portainer_server_ip",
+            "portainer_server_port",
+            "portainer_agent_port",
+            "external_registry_url",
+            "default_subnet",
+            "fallback_dns",
+            "workgroup",
+        ] {
             if let Some(v) = n.value(k) {
                 cfg.network.other.insert(k.to_string(), v);
             }
@@ -276,13 +305,27 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> HypervisorConfig {
     }
     if let Some(mut nfs) = o.obj(s, "nfs") {
         for (v, p) in nfs.arr(s, "exports") {
-            let Some(mut e) = Obj::of(v, p, s) else { continue };
+            let Some(mut e) = Obj::of(v, p, s) else {
+                continue;
+            };
             let path = e.req_str(s, "path");
-            let clients = e.str_or_list(s, "clients").into_iter().map(|(c, _)| c).collect();
-            let options = e.str_or_list(s, "options").into_iter().map(|(c, _)| c).collect();
+            let clients = e
+                .str_or_list(s, "clients")
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect();
+            let options = e
+                .str_or_list(s, "options")
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect();
             e.extra(s, &[]);
             if let Some(path) = path {
-                cfg.nfs_exports.push(NfsExport { path, clients, options });
+                cfg.nfs_exports.push(NfsExport {
+                    path,
+                    clients,
+                    options,
+                });
             }
         }
         nfs.extra(s, &[]);
@@ -291,13 +334,23 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> HypervisorConfig {
         let user = sb.opt_str(s, "user");
         let mut shares = Vec::new();
         for (v, p) in sb.arr(s, "shares") {
-            let Some(mut e) = Obj::of(v, p, s) else { continue };
+            let Some(mut e) = Obj::of(v, p, s) else {
+                continue;
+            };
             let name = e.req_str(s, "name");
             let path = e.req_str(s, "path");
-            let valid_users = e.str_or_list(s, "valid_users").into_iter().map(|(c, _)| c).collect();
+            let valid_users = e
+                .str_or_list(s, "valid_users")
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect();
             e.extra(s, &["options", "browsable", "read_only", "guest_ok"]);
             if let (Some(name), Some(path)) = (name, path) {
-                shares.push(SambaShare { name, path, valid_users });
+                shares.push(SambaShare {
+                    name,
+                    path,
+                    valid_users,
+                });
             }
         }
         sb.extra(s, &[]);
@@ -316,25 +369,47 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> HypervisorConfig {
                     }
                 }
             }
-            None => s.error(&p, "type", format!("expected an object of storage ids, found {}", type_name(v))),
+            None => s.error(
+                &p,
+                "type",
+                format!("expected an object of storage ids, found {}", type_name(v)),
+            ),
         }
     }
     cfg.tests = parse_tests(&mut o, s);
     if let Some(mut nv) = o.obj(s, "nvidia_driver") {
-        cfg.nvidia_driver = Some(NvidiaDriver { install: nv.opt_bool(s, "install").unwrap_or(false), version: nv.opt_str(s, "version"), runfile_url: nv.opt_str(s, "runfile_url") });
+        cfg.nvidia_driver = Some(NvidiaDriver {
+            install: nv.opt_bool(s, "install").unwrap_or(false),
+            version: nv.opt_str(s, "version"),
+            runfile_url: nv.opt_str(s, "runfile_url"),
+        });
         nv.extra(s, &["cuda_version", "install_vllm_libs"]);
     }
     // The host firewall lives at the top level in some layouts and, by accident, under
     // `shared_volumes` in the HEAD data (which the shell tool reads).
-    let top_fw = o.obj(s, "firewall").map(|mut f| parse_host_firewall(&mut f, s, "firewall"));
+    let top_fw = o
+        .obj(s, "firewall")
+        .map(|mut f| parse_host_firewall(&mut f, s, "firewall"));
     if let Some(mut sv) = o.obj(s, "shared_volumes") {
-        let nested = sv.obj(s, "firewall").map(|mut f| parse_host_firewall(&mut f, s, "shared_volumes.firewall"));
+        let nested = sv
+            .obj(s, "firewall")
+            .map(|mut f| parse_host_firewall(&mut f, s, "shared_volumes.firewall"));
         if top_fw.is_some() && nested.is_some() {
             s.warn(&JsonPath::root().key("shared_volumes").key("firewall"), "ignored-key", "the host firewall is defined both at the top level and under shared_volumes; phx uses the top-level \"firewall\"");
         }
         cfg.firewall = top_fw.or(nested);
         // The remaining shared_volumes entries are the legacy bind-mount mechanism (unused).
-        let legacy: Vec<String> = ["ssl_certs", "nginx_sites", "nginx_logs", "ollama_models", "llamacpp_models", "vllm_models"].iter().map(|s| s.to_string()).collect();
+        let legacy: Vec<String> = [
+            "ssl_certs",
+            "nginx_sites",
+            "nginx_logs",
+            "ollama_models",
+            "llamacpp_models",
+            "vllm_models",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         for k in &legacy {
             if let Some(v) = sv.value(k) {
                 cfg.informational.insert(format!("shared_volumes.{k}"), v);
@@ -345,7 +420,11 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> HypervisorConfig {
         cfg.firewall = top_fw;
     }
     if let Some(mut p) = o.obj(s, "portainer_api") {
-        cfg.portainer_api = Some(PortainerApi { admin_user: p.opt_str(s, "admin_user"), admin_password: p.opt_str(s, "admin_password").map(Secret::new), hostname: p.opt_str(s, "portainer_hostname") });
+        cfg.portainer_api = Some(PortainerApi {
+            admin_user: p.opt_str(s, "admin_user"),
+            admin_password: p.opt_str(s, "admin_password").map(Secret::new),
+            hostname: p.opt_str(s, "portainer_hostname"),
+        });
         p.extra(s, &[]);
     }
     if let Some(mut v) = o.obj(s, "vm_defaults") {
@@ -362,7 +441,10 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> HypervisorConfig {
             }
         }
         d.extra(s, &["authoritative_zones"]);
-        cfg.dns_server = Some(DnsServer { enabled, upstream_servers: ups });
+        cfg.dns_server = Some(DnsServer {
+            enabled,
+            upstream_servers: ups,
+        });
     }
     for k in INFORMATIONAL {
         if let Some(v) = o.value(k) {
@@ -376,27 +458,49 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> HypervisorConfig {
 fn parse_zfs(z: &mut Obj<'_>, s: &mut Sink) -> Zfs {
     let arc_max_gb = z.opt_uint(s, "arc_max_gb");
     let allow_destructive = z.obj(s, "settings").map(|mut st| {
-        let v = st.opt_bool(s, "allow_destructive_operations").unwrap_or(false);
+        let v = st
+            .opt_bool(s, "allow_destructive_operations")
+            .unwrap_or(false);
         st.extra(s, &[]);
         v
     });
     let mut pools = Vec::new();
     for (v, p) in z.arr(s, "pools") {
-        let Some(mut e) = Obj::of(v, p, s) else { continue };
+        let Some(mut e) = Obj::of(v, p, s) else {
+            continue;
+        };
         let name = e.req_str(s, "name");
-        let raid_level = e.opt_str(s, "raid_level").unwrap_or_else(|| "single".into());
-        if !["mirror", "single", "raidz1", "raidz2", "raidz3"].contains(&raid_level.to_ascii_lowercase().as_str()) {
-            s.error(&e.path.key("raid_level"), "invalid-enum", format!("{raid_level:?} is not one of: mirror, single, RAIDZ1, RAIDZ2, RAIDZ3"));
+        let raid_level = e
+            .opt_str(s, "raid_level")
+            .unwrap_or_else(|| "single".into());
+        if !["mirror", "single", "raidz1", "raidz2", "raidz3"]
+            .contains(&raid_level.to_ascii_lowercase().as_str())
+        {
+            s.error(
+                &e.path.key("raid_level"),
+                "invalid-enum",
+                format!("{raid_level:?} is not one of: mirror, single, RAIDZ1, RAIDZ2, RAIDZ3"),
+            );
         }
-        let disks = e.str_or_list(s, "disks").into_iter().map(|(d, _)| d).collect();
+        let disks = e
+            .str_or_list(s, "disks")
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
         e.extra(s, &[]);
         if let Some(name) = name {
-            pools.push(ZfsPool { name, raid_level, disks });
+            pools.push(ZfsPool {
+                name,
+                raid_level,
+                disks,
+            });
         }
     }
     let mut datasets = Vec::new();
     for (v, p) in z.arr(s, "datasets") {
-        let Some(mut e) = Obj::of(v, p, s) else { continue };
+        let Some(mut e) = Obj::of(v, p, s) else {
+            continue;
+        };
         let name = e.req_str(s, "name");
         let pool = e.req_str(s, "pool");
         let mut properties = Vec::new();
@@ -404,23 +508,47 @@ fn parse_zfs(z: &mut Obj<'_>, s: &mut Sink) -> Zfs {
             for kv in props.split(',').map(str::trim).filter(|x| !x.is_empty()) {
                 match kv.split_once('=') {
                     Some((k, v)) => properties.push((k.trim().to_string(), v.trim().to_string())),
-                    None => s.error(&e.path.key("properties"), "value", format!("{kv:?} is not a k=v ZFS property")),
+                    None => s.error(
+                        &e.path.key("properties"),
+                        "value",
+                        format!("{kv:?} is not a k=v ZFS property"),
+                    ),
                 }
             }
         }
-        let storage_type = e.raw("proxmox_storage_type").and_then(|(v, p)| enum_value::<DatasetStorageType>(v, &p, s, "zfspool, dir"));
-        let content = e.str_or_list(s, "proxmox_content_type").into_iter().map(|(c, _)| c).collect();
+        let storage_type = e
+            .raw("proxmox_storage_type")
+            .and_then(|(v, p)| enum_value::<DatasetStorageType>(v, &p, s, "zfspool, dir"));
+        let content = e
+            .str_or_list(s, "proxmox_content_type")
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
         e.extra(s, &["storage_class"]);
         if let (Some(name), Some(pool)) = (name, pool) {
-            datasets.push(ZfsDataset { name, pool, properties, storage_type, content });
+            datasets.push(ZfsDataset {
+                name,
+                pool,
+                properties,
+                storage_type,
+                content,
+            });
         }
     }
-    Zfs { arc_max_gb, allow_destructive: allow_destructive.unwrap_or(false), pools, datasets }
+    Zfs {
+        arc_max_gb,
+        allow_destructive: allow_destructive.unwrap_or(false),
+        pools,
+        datasets,
+    }
 }
 
 fn parse_host_firewall(f: &mut Obj<'_>, s: &mut Sink, found_at: &str) -> HostFirewall {
     let enabled = f.opt_bool(s, "enabled").unwrap_or(false);
-    let policy = |f: &mut Obj<'_>, s: &mut Sink, k: &str| f.raw(k).and_then(|(v, p)| enum_value::<FirewallAction>(v, &p, s, "ACCEPT, DROP, REJECT"));
+    let policy = |f: &mut Obj<'_>, s: &mut Sink, k: &str| {
+        f.raw(k)
+            .and_then(|(v, p)| enum_value::<FirewallAction>(v, &p, s, "ACCEPT, DROP, REJECT"))
+    };
     let policy_in = policy(f, s, "default_input_policy");
     let policy_out = policy(f, s, "default_output_policy");
     let mut rules = Vec::new();
@@ -430,7 +558,13 @@ fn parse_host_firewall(f: &mut Obj<'_>, s: &mut Sink, found_at: &str) -> HostFir
         }
     }
     f.extra(s, &[]);
-    HostFirewall { enabled, policy_in, policy_out, rules, found_at: found_at.to_string() }
+    HostFirewall {
+        enabled,
+        policy_in,
+        policy_out,
+        rules,
+        found_at: found_at.to_string(),
+    }
 }
 
 impl HypervisorConfig {

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::common::{
-    GuestFirewall, HealthCheck, HostCheck, TestCase, TraefikService, enum_value, parse_guest_firewall, parse_health_check, parse_host_checks, parse_tests,
-    parse_traefik,
+    GuestFirewall, HealthCheck, HostCheck, TestCase, TraefikService, enum_value,
+    parse_guest_firewall, parse_health_check, parse_host_checks, parse_tests, parse_traefik,
 };
 use super::finding::{JsonPath, Sink};
 use super::reader::{Obj, parse_value, type_name};
@@ -48,7 +48,10 @@ pub struct LxcNetwork {
     pub nameservers: Vec<Ipv4Addr>,
 }
 
-pub(crate) fn ser_display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_display<T: std::fmt::Display, S: serde::Serializer>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 
@@ -230,24 +233,50 @@ impl LxcSpec {
 /// Top-level keys of the LXC file that are not container defaults.
 const ROOT_META: &[&str] = &["$schema", "lxc_configs"];
 /// Top-level keys phx knows as container defaults.
-const ROOT_DEFAULTS: &[&str] = &["nvidia_driver_version", "nvidia_repo_url", "nvidia_runfile_url"];
+const ROOT_DEFAULTS: &[&str] = &[
+    "nvidia_driver_version",
+    "nvidia_repo_url",
+    "nvidia_runfile_url",
+];
 
 pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> BTreeMap<GuestId, LxcSpec> {
     let mut out = BTreeMap::new();
     let Some(rootmap) = root.as_object() else {
-        s.error(&JsonPath::root(), "shape", format!("expected an object with \"lxc_configs\", found {}", type_name(root)));
+        s.error(
+            &JsonPath::root(),
+            "shape",
+            format!(
+                "expected an object with \"lxc_configs\", found {}",
+                type_name(root)
+            ),
+        );
         return out;
     };
     let Some(configs) = rootmap.get("lxc_configs") else {
-        s.error(&JsonPath::root(), "shape", "missing \"lxc_configs\": this does not look like a Phoenix LXC config file");
+        s.error(
+            &JsonPath::root(),
+            "shape",
+            "missing \"lxc_configs\": this does not look like a Phoenix LXC config file",
+        );
         return out;
     };
     let cpath = JsonPath::root().key("lxc_configs");
     let Some(configs) = configs.as_object() else {
-        s.error(&cpath, "type", format!("expected an object keyed by CTID, found {}", type_name(configs)));
+        s.error(
+            &cpath,
+            "type",
+            format!(
+                "expected an object keyed by CTID, found {}",
+                type_name(configs)
+            ),
+        );
         return out;
     };
-    let defaults: Map<String, Value> = rootmap.iter().filter(|(k, _)| !ROOT_META.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let defaults: Map<String, Value> = rootmap
+        .iter()
+        .filter(|(k, _)| !ROOT_META.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     for k in defaults.keys() {
         if !ROOT_DEFAULTS.contains(&k.as_str()) && !LXC_KEYS.contains(&k.as_str()) {
             s.warn(&JsonPath::root().key(k), "unknown-key", format!("top-level key {k:?} is neither a container default nor used by phx; it is kept but has no effect"));
@@ -272,17 +301,61 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> BTreeMap<GuestId, LxcSpe
 
 /// c6672e0 flat vLLM keys.
 const LEGACY_VLLM_KEYS: &[&str] = &[
-    "vllm_model", "vllm_quantization", "vllm_max_model_len", "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size", "vllm_served_model_name",
-    "vllm_model_type", "vllm_port", "vllm_trust_remote_code", "vllm_parameters", "vllm_args", "vllm",
+    "vllm_model",
+    "vllm_quantization",
+    "vllm_max_model_len",
+    "vllm_gpu_memory_utilization",
+    "vllm_tensor_parallel_size",
+    "vllm_served_model_name",
+    "vllm_model_type",
+    "vllm_port",
+    "vllm_trust_remote_code",
+    "vllm_parameters",
+    "vllm_args",
+    "vllm",
 ];
 
 /// Every per-container key phx reads.
 pub(crate) const LXC_KEYS: &[&str] = &[
-    "name", "node", "template", "clone_from_ctid", "template_snapshot_name", "memory_mb", "swap_mb", "cores", "storage_pool", "storage_size_gb",
-    "network_config", "mac_address", "unprivileged", "start_at_boot", "boot_order", "boot_delay", "features", "application_script", "pct_options",
-    "lxc_options", "apparmor_profile", "apparmor_manages_nesting", "gpu_assignment", "id_maps", "zfs_volumes", "volumes", "mount_points", "firewall",
-    "dependencies", "tests", "health_check", "health_checks", "enable_lifecycle_snapshots", "portainer_role", "ports", "traefik_service",
-    "bootstrap_ca_url", "trigger_sync_on_completion", "vllm_engine_config",
+    "name",
+    "node",
+    "template",
+    "clone_from_ctid",
+    "template_snapshot_name",
+    "memory_mb",
+    "swap_mb",
+    "cores",
+    "storage_pool",
+    "storage_size_gb",
+    "network_config",
+    "mac_address",
+    "unprivileged",
+    "start_at_boot",
+    "boot_order",
+    "boot_delay",
+    "features",
+    "application_script",
+    "pct_options",
+    "lxc_options",
+    "apparmor_profile",
+    "apparmor_manages_nesting",
+    "gpu_assignment",
+    "id_maps",
+    "zfs_volumes",
+    "volumes",
+    "mount_points",
+    "firewall",
+    "dependencies",
+    "tests",
+    "health_check",
+    "health_checks",
+    "enable_lifecycle_snapshots",
+    "portainer_role",
+    "ports",
+    "traefik_service",
+    "bootstrap_ca_url",
+    "trigger_sync_on_completion",
+    "vllm_engine_config",
 ];
 
 fn parse_one(id: GuestId, mut o: Obj<'_>, s: &mut Sink) -> Option<LxcSpec> {
@@ -297,7 +370,9 @@ fn parse_one(id: GuestId, mut o: Obj<'_>, s: &mut Sink) -> Option<LxcSpec> {
             }
             Some(LxcSource::Clone { from })
         }
-        (None, Some(template)) if !template.trim().is_empty() => Some(LxcSource::Template { template }),
+        (None, Some(template)) if !template.trim().is_empty() => {
+            Some(LxcSource::Template { template })
+        }
         _ => {
             if !o.has("clone_from_ctid") {
                 s.error(&o.path, "required", "needs \"template\" (an OS template) or \"clone_from_ctid\" (a container to clone) to be created");
@@ -322,7 +397,9 @@ fn parse_one(id: GuestId, mut o: Obj<'_>, s: &mut Sink) -> Option<LxcSpec> {
     let boot_order = o.opt_uint(s, "boot_order");
     let boot_delay = o.opt_uint(s, "boot_delay");
     let features = names_list(&mut o, s, "features");
-    let application_script = o.opt_str(s, "application_script").filter(|x| !x.trim().is_empty());
+    let application_script = o
+        .opt_str(s, "application_script")
+        .filter(|x| !x.trim().is_empty());
     let pct_items = o.str_list(s, "pct_options");
     let pct_options = match LxcFeatures::from_items(pct_items.iter().map(|(x, _)| x.as_str())) {
         Ok(f) => f,
@@ -332,8 +409,14 @@ fn parse_one(id: GuestId, mut o: Obj<'_>, s: &mut Sink) -> Option<LxcSpec> {
             LxcFeatures::default()
         }
     };
-    let lxc_options = o.str_list(s, "lxc_options").into_iter().map(|(x, _)| x).collect();
-    let apparmor_profile = o.opt_str(s, "apparmor_profile").filter(|x| !x.trim().is_empty());
+    let lxc_options = o
+        .str_list(s, "lxc_options")
+        .into_iter()
+        .map(|(x, _)| x)
+        .collect();
+    let apparmor_profile = o
+        .opt_str(s, "apparmor_profile")
+        .filter(|x| !x.trim().is_empty());
     let apparmor_manages_nesting = o.opt_bool(s, "apparmor_manages_nesting").unwrap_or(false);
     let gpu_assignment = parse_gpus(&mut o, s);
     let id_maps = parse_idmaps(&mut o, s);
@@ -346,7 +429,9 @@ fn parse_one(id: GuestId, mut o: Obj<'_>, s: &mut Sink) -> Option<LxcSpec> {
     let health_check = parse_health_check(&mut o, s);
     let health_checks = parse_host_checks(&mut o, s);
     let enable_lifecycle_snapshots = o.opt_bool(s, "enable_lifecycle_snapshots").unwrap_or(false);
-    let portainer_role = o.raw("portainer_role").and_then(|(v, p)| enum_value::<PortainerRole>(v, &p, s, "server, agent, infrastructure, none"));
+    let portainer_role = o.raw("portainer_role").and_then(|(v, p)| {
+        enum_value::<PortainerRole>(v, &p, s, "server, agent, infrastructure, none")
+    });
     if o.has("portainer_role") && portainer_role.is_none() {
         o.failed = true;
     }
@@ -361,7 +446,10 @@ fn parse_one(id: GuestId, mut o: Obj<'_>, s: &mut Sink) -> Option<LxcSpec> {
             legacy_vllm.insert((*k).to_string(), v);
         }
     }
-    let legacy_integration_tests = match (o.value("integration_tests"), o.value("run_integration_tests")) {
+    let legacy_integration_tests = match (
+        o.value("integration_tests"),
+        o.value("run_integration_tests"),
+    ) {
         (None, None) => None,
         (a, b) => Some(serde_json::json!({"integration_tests": a, "run_integration_tests": b})),
     };
@@ -424,9 +512,17 @@ fn parse_one(id: GuestId, mut o: Obj<'_>, s: &mut Sink) -> Option<LxcSpec> {
 
 /// A positive integer (sizes, memory, cores): zero is reported under `non-positive`.
 pub(crate) fn positive(o: &mut Obj<'_>, s: &mut Sink, key: &str, required: bool) -> Option<u64> {
-    let v = if required { o.req_uint(s, key) } else { o.opt_uint(s, key) };
+    let v = if required {
+        o.req_uint(s, key)
+    } else {
+        o.opt_uint(s, key)
+    };
     if v == Some(0) {
-        s.error(&o.path.key(key), "non-positive", format!("{key} must be greater than 0"));
+        s.error(
+            &o.path.key(key),
+            "non-positive",
+            format!("{key} must be greater than 0"),
+        );
         o.failed = true;
         return None;
     }
@@ -449,7 +545,11 @@ pub(crate) fn id_list(o: &mut Obj<'_>, s: &mut Sink, key: &str) -> Vec<GuestId> 
 pub(crate) fn names_list(o: &mut Obj<'_>, s: &mut Sink, key: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (name, p) in o.str_list(s, key) {
-        if name.is_empty() || name.contains('/') || name.contains("..") || name.chars().any(char::is_whitespace) {
+        if name.is_empty()
+            || name.contains('/')
+            || name.contains("..")
+            || name.chars().any(char::is_whitespace)
+        {
             s.error(&p, "value", format!("{name:?} is not a feature name (letters, digits, '_' and '-'; no paths or spaces)"));
             o.failed = true;
         } else {
@@ -469,12 +569,20 @@ fn parse_network(o: &mut Obj<'_>, s: &mut Sink) -> Option<LxcNetwork> {
         _ => parse_value::<crate::types::Cidr>(v, &p, s).map(NetIp::Static),
     });
     if n.raw("ip").is_none() {
-        s.error(&n.path.key("ip"), "required", "missing required key \"ip\" (a CIDR such as 10.0.0.12/24, or dhcp)");
+        s.error(
+            &n.path.key("ip"),
+            "required",
+            "missing required key \"ip\" (a CIDR such as 10.0.0.12/24, or dhcp)",
+        );
         n.failed = true;
     }
     let gw = n.opt_parse::<Ipv4Addr4>(s, "gw").map(|g| g.0);
     let mut nameservers = Vec::new();
-    let key = if n.has("nameservers") { "nameservers" } else { "nameserver" };
+    let key = if n.has("nameservers") {
+        "nameservers"
+    } else {
+        "nameserver"
+    };
     for (ns, p) in n.str_or_list(s, key) {
         match ns.parse::<Ipv4Addr>() {
             Ok(a) => nameservers.push(a),
@@ -490,7 +598,13 @@ fn parse_network(o: &mut Obj<'_>, s: &mut Sink) -> Option<LxcNetwork> {
         o.failed = true;
         return None;
     }
-    Some(LxcNetwork { name, bridge: bridge?, ip: ip?, gw, nameservers })
+    Some(LxcNetwork {
+        name,
+        bridge: bridge?,
+        ip: ip?,
+        gw,
+        nameservers,
+    })
 }
 
 /// An IPv4 address with a checked-constructor error message.
@@ -498,17 +612,31 @@ pub(crate) struct Ipv4Addr4(pub Ipv4Addr);
 impl std::str::FromStr for Ipv4Addr4 {
     type Err = crate::types::ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse().map(Ipv4Addr4).map_err(|_| crate::types::ParseError { value: s.to_string(), expected: "an IPv4 address (expected a.b.c.d)".into() })
+        s.parse()
+            .map(Ipv4Addr4)
+            .map_err(|_| crate::types::ParseError {
+                value: s.to_string(),
+                expected: "an IPv4 address (expected a.b.c.d)".into(),
+            })
     }
 }
 
 fn parse_gpus(o: &mut Obj<'_>, s: &mut Sink) -> Vec<u32> {
-    let Some((v, p)) = o.raw("gpu_assignment") else { return Vec::new() };
+    let Some((v, p)) = o.raw("gpu_assignment") else {
+        return Vec::new();
+    };
     let text = match v {
         Value::String(x) => x.clone(),
         Value::Number(n) => n.to_string(),
         other => {
-            s.error(&p, "type", format!("expected \"none\" or a GPU list like \"0,1\", found {}", type_name(other)));
+            s.error(
+                &p,
+                "type",
+                format!(
+                    "expected \"none\" or a GPU list like \"0,1\", found {}",
+                    type_name(other)
+                ),
+            );
             o.failed = true;
             return Vec::new();
         }
@@ -523,7 +651,11 @@ fn parse_gpus(o: &mut Obj<'_>, s: &mut Sink) -> Vec<u32> {
             Ok(n) if !out.contains(&n) => out.push(n),
             Ok(_) => {}
             Err(_) => {
-                s.error(&p, "value", format!("{text:?} is not \"none\" or a GPU list like \"0,1\""));
+                s.error(
+                    &p,
+                    "value",
+                    format!("{text:?} is not \"none\" or a GPU list like \"0,1\""),
+                );
                 o.failed = true;
                 return Vec::new();
             }
@@ -543,7 +675,11 @@ fn parse_idmaps(o: &mut Obj<'_>, s: &mut Sink) -> Vec<IdMap> {
             Some("uid" | "u") => Some('u'),
             Some("gid" | "g") => Some('g'),
             Some(other) => {
-                s.error(&m.path.key("type"), "invalid-enum", format!("{other:?} is not one of: uid, gid"));
+                s.error(
+                    &m.path.key("type"),
+                    "invalid-enum",
+                    format!("{other:?} is not one of: uid, gid"),
+                );
                 None
             }
             None => None,
@@ -553,7 +689,12 @@ fn parse_idmaps(o: &mut Obj<'_>, s: &mut Sink) -> Vec<IdMap> {
         let size = positive(&mut m, s, "size", true);
         m.extra(s, &[]);
         match (kind, host_id, container_id, size) {
-            (Some(kind), Some(host_id), Some(container_id), Some(size)) => out.push(IdMap { kind, container_id, host_id, size }),
+            (Some(kind), Some(host_id), Some(container_id), Some(size)) => out.push(IdMap {
+                kind,
+                container_id,
+                host_id,
+                size,
+            }),
             _ => o.failed = true,
         }
     }
@@ -573,14 +714,23 @@ fn parse_volumes(o: &mut Obj<'_>, s: &mut Sink, key: &str) -> Vec<StorageVolume>
         let mount_point = m.req_str(s, "mount_point");
         if let Some(mp) = &mount_point {
             if !mp.starts_with('/') {
-                s.error(&m.path.key("mount_point"), "value", format!("{mp:?} is not an absolute path"));
+                s.error(
+                    &m.path.key("mount_point"),
+                    "value",
+                    format!("{mp:?} is not an absolute path"),
+                );
                 m.failed = true;
             }
         }
         let failed = m.failed;
         m.extra(s, &[]);
         match (pool, size_gb, mount_point) {
-            (Some(pool), Some(size_gb), Some(mount_point)) if !failed => out.push(StorageVolume { name, pool, size_gb, mount_point }),
+            (Some(pool), Some(size_gb), Some(mount_point)) if !failed => out.push(StorageVolume {
+                name,
+                pool,
+                size_gb,
+                mount_point,
+            }),
             _ => o.failed = true,
         }
     }
@@ -596,10 +746,17 @@ fn parse_binds(o: &mut Obj<'_>, s: &mut Sink) -> Vec<BindMount> {
         };
         let host_path = m.req_str(s, "host_path");
         let container_path = m.req_str(s, "container_path");
-        for (k, val) in [("host_path", &host_path), ("container_path", &container_path)] {
+        for (k, val) in [
+            ("host_path", &host_path),
+            ("container_path", &container_path),
+        ] {
             if let Some(x) = val {
                 if !x.starts_with('/') || x.contains(',') {
-                    s.error(&m.path.key(k), "value", format!("{x:?} is not an absolute path without commas"));
+                    s.error(
+                        &m.path.key(k),
+                        "value",
+                        format!("{x:?} is not an absolute path without commas"),
+                    );
                     m.failed = true;
                 }
             }
@@ -609,10 +766,14 @@ fn parse_binds(o: &mut Obj<'_>, s: &mut Sink) -> Vec<BindMount> {
         let failed = m.failed;
         m.extra(s, &[]);
         match (host_path, container_path) {
-            (Some(host_path), Some(container_path)) if !failed => out.push(BindMount { host_path, container_path, owner_uid, owner_gid }),
+            (Some(host_path), Some(container_path)) if !failed => out.push(BindMount {
+                host_path,
+                container_path,
+                owner_uid,
+                owner_gid,
+            }),
             _ => o.failed = true,
         }
     }
     out
 }
-

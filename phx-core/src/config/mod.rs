@@ -27,15 +27,16 @@ use serde_json::Value;
 pub use common::{GuestFirewall, HealthCheck, HostCheck, Secret, TestCase, TraefikService};
 pub use finding::{Finding, JsonPath, Severity};
 pub use hypervisor::{
-    AdminUser, DatasetStorageType, DnsServer, HostFirewall, HostInterface, HostNetwork, HypervisorConfig, NfsExport, NvidiaDriver, PortainerApi, Samba, SambaShare,
-    Zfs, ZfsDataset, ZfsPool,
+    AdminUser, DatasetStorageType, DnsServer, HostFirewall, HostInterface, HostNetwork,
+    HypervisorConfig, NfsExport, NvidiaDriver, PortainerApi, Samba, SambaShare, Zfs, ZfsDataset,
+    ZfsPool,
 };
 pub use lxc::{BindMount, IdMap, LxcNetwork, LxcSource, LxcSpec, PortainerRole, StorageVolume};
 pub use stacks::{Stack, StackEnvironment};
 pub use vm::{NfsVolume, VmDefaults, VmNetwork, VmSnapshots, VmSource, VmSpec};
 
-use finding::Sink;
 use crate::types::{FirewallRule, GuestId, GuestKind, Hostname, NodeName};
+use finding::Sink;
 
 /// Host config file name.
 pub const HYPERVISOR_FILE: &str = "phoenix_hypervisor_config.json";
@@ -60,11 +61,16 @@ pub struct LoadOptions {
 impl LoadOptions {
     /// Load from `dir` with the default scripts dir.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { config_dir: dir.into(), scripts_dir: None }
+        Self {
+            config_dir: dir.into(),
+            scripts_dir: None,
+        }
     }
     /// The effective scripts dir.
     pub fn scripts_dir(&self) -> PathBuf {
-        self.scripts_dir.clone().unwrap_or_else(|| self.config_dir.join("..").join("bin"))
+        self.scripts_dir
+            .clone()
+            .unwrap_or_else(|| self.config_dir.join("..").join("bin"))
     }
 }
 
@@ -109,11 +115,15 @@ impl Validation {
     }
     /// The error findings.
     pub fn errors(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| f.severity == Severity::Error)
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
     }
     /// The warning findings.
     pub fn warnings(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| f.severity == Severity::Warning)
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
     }
 }
 
@@ -128,7 +138,12 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.errors.as_slice() {
             [one] => write!(f, "{one}"),
-            [first, rest @ ..] => write!(f, "{first} (and {} more error{})", rest.len(), if rest.len() == 1 { "" } else { "s" }),
+            [first, rest @ ..] => write!(
+                f,
+                "{first} (and {} more error{})",
+                rest.len(),
+                if rest.len() == 1 { "" } else { "s" }
+            ),
             [] => f.write_str("invalid config"),
         }
     }
@@ -159,7 +174,13 @@ impl Sources {
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(s) => Ok(Some(s)),
                     Err(_) => {
-                        findings.push(Finding { severity: Severity::Error, file: name.into(), path: String::new(), check: "syntax", message: "not UTF-8 text".into() });
+                        findings.push(Finding {
+                            severity: Severity::Error,
+                            file: name.into(),
+                            path: String::new(),
+                            check: "syntax",
+                            message: "not UTF-8 text".into(),
+                        });
                         Ok(None)
                     }
                 },
@@ -167,14 +188,23 @@ impl Sources {
                 Err(e) => Err(crate::Error::io(format!("reading {}", p.display()), e)),
             }
         };
-        let s = Self { hypervisor: read(HYPERVISOR_FILE)?, lxc: read(LXC_FILE)?, vm: read(VM_FILE)?, stacks: read(STACKS_FILE)? };
+        let s = Self {
+            hypervisor: read(HYPERVISOR_FILE)?,
+            lxc: read(LXC_FILE)?,
+            vm: read(VM_FILE)?,
+            stacks: read(STACKS_FILE)?,
+        };
         Ok((s, findings))
     }
 }
 
 fn parse_json(text: &str, s: &mut Sink) -> Option<Value> {
     if text.trim().is_empty() {
-        s.error(&JsonPath::root(), "syntax", "the file is empty (expected a JSON object)");
+        s.error(
+            &JsonPath::root(),
+            "syntax",
+            "the file is empty (expected a JSON object)",
+        );
         return None;
     }
     match serde_json::from_str::<Value>(text) {
@@ -182,8 +212,14 @@ fn parse_json(text: &str, s: &mut Sink) -> Option<Value> {
         Err(e) => {
             let msg = e.to_string();
             // serde_json appends " at line L column C"; report it as line:column first.
-            let detail = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(d, _)| d);
-            s.error(&JsonPath::root(), "syntax", format!("invalid JSON at line {}:{}: {detail}", e.line(), e.column()));
+            let detail = msg
+                .rsplit_once(" at line ")
+                .map_or(msg.as_str(), |(d, _)| d);
+            s.error(
+                &JsonPath::root(),
+                "syntax",
+                format!("invalid JSON at line {}:{}: {detail}", e.line(), e.column()),
+            );
             None
         }
     }
@@ -196,7 +232,13 @@ impl Inventory {
         let v = Self::check(opts);
         match v.inventory {
             Some(inv) => Ok(inv),
-            None => Err(ConfigError { errors: v.findings.into_iter().filter(|f| f.severity == Severity::Error).collect() }),
+            None => Err(ConfigError {
+                errors: v
+                    .findings
+                    .into_iter()
+                    .filter(|f| f.severity == Severity::Error)
+                    .collect(),
+            }),
         }
     }
 
@@ -207,14 +249,23 @@ impl Inventory {
             Ok(x) => x,
             Err(e) => {
                 return Validation {
-                    findings: vec![Finding { severity: Severity::Error, file: dir.display().to_string(), path: String::new(), check: "io", message: e.to_string() }],
+                    findings: vec![Finding {
+                        severity: Severity::Error,
+                        file: dir.display().to_string(),
+                        path: String::new(),
+                        check: "io",
+                        message: e.to_string(),
+                    }],
                     containers: 0,
                     vms: 0,
                     inventory: None,
                 };
             }
         };
-        for (name, present) in [(HYPERVISOR_FILE, sources.hypervisor.is_some()), (LXC_FILE, sources.lxc.is_some())] {
+        for (name, present) in [
+            (HYPERVISOR_FILE, sources.hypervisor.is_some()),
+            (LXC_FILE, sources.lxc.is_some()),
+        ] {
             if !present && !pre.iter().any(|f| f.file == name) {
                 pre.push(Finding {
                     severity: Severity::Error,
@@ -239,33 +290,77 @@ impl Inventory {
     pub fn check_sources(src: &Sources, config_dir: PathBuf, scripts_dir: PathBuf) -> Validation {
         let mut findings = Vec::new();
         let mut hs = Sink::new(HYPERVISOR_FILE);
-        let hypervisor = src.hypervisor.as_deref().and_then(|t| parse_json(t, &mut hs)).map(|v| hypervisor::parse_file(&v, &mut hs)).unwrap_or_default();
+        let hypervisor = src
+            .hypervisor
+            .as_deref()
+            .and_then(|t| parse_json(t, &mut hs))
+            .map(|v| hypervisor::parse_file(&v, &mut hs))
+            .unwrap_or_default();
         findings.append(&mut hs.findings);
         let mut ls = Sink::new(LXC_FILE);
-        let lxc = src.lxc.as_deref().and_then(|t| parse_json(t, &mut ls)).map(|v| lxc::parse_file(&v, &mut ls)).unwrap_or_default();
+        let lxc = src
+            .lxc
+            .as_deref()
+            .and_then(|t| parse_json(t, &mut ls))
+            .map(|v| lxc::parse_file(&v, &mut ls))
+            .unwrap_or_default();
         findings.append(&mut ls.findings);
         let mut vs = Sink::new(VM_FILE);
-        let (vm_defaults, vms) = src.vm.as_deref().and_then(|t| parse_json(t, &mut vs)).map(|v| vm::parse_file(&v, &mut vs)).unwrap_or_default();
+        let (vm_defaults, vms) = src
+            .vm
+            .as_deref()
+            .and_then(|t| parse_json(t, &mut vs))
+            .map(|v| vm::parse_file(&v, &mut vs))
+            .unwrap_or_default();
         findings.append(&mut vs.findings);
         let mut ss = Sink::new(STACKS_FILE);
-        let stacks = src.stacks.as_deref().and_then(|t| parse_json(t, &mut ss)).map(|v| stacks::parse_file(&v, &mut ss));
+        let stacks = src
+            .stacks
+            .as_deref()
+            .and_then(|t| parse_json(t, &mut ss))
+            .map(|v| stacks::parse_file(&v, &mut ss));
         findings.append(&mut ss.findings);
-        let inv = Inventory { config_dir, scripts_dir, hypervisor, lxc, vms, vm_defaults, stacks, warnings: Vec::new() };
+        let inv = Inventory {
+            config_dir,
+            scripts_dir,
+            hypervisor,
+            lxc,
+            vms,
+            vm_defaults,
+            stacks,
+            warnings: Vec::new(),
+        };
         findings.extend(validate::semantic_checks(&inv));
         let (containers, nvms) = (inv.lxc.len(), inv.vms.len());
         let valid = !findings.iter().any(|f| f.severity == Severity::Error);
-        let inventory = valid.then(|| Inventory { warnings: findings.clone(), ..inv });
-        Validation { findings, containers, vms: nvms, inventory }
+        let inventory = valid.then(|| Inventory {
+            warnings: findings.clone(),
+            ..inv
+        });
+        Validation {
+            findings,
+            containers,
+            vms: nvms,
+            inventory,
+        }
     }
 
     /// The guest with this id, container or VM.
     pub fn guest(&self, id: GuestId) -> Option<Guest<'_>> {
-        self.lxc.get(&id).map(Guest::Lxc).or_else(|| self.vms.get(&id).map(Guest::Vm))
+        self.lxc
+            .get(&id)
+            .map(Guest::Lxc)
+            .or_else(|| self.vms.get(&id).map(Guest::Vm))
     }
 
     /// Every guest, by id.
     pub fn guests(&self) -> impl Iterator<Item = Guest<'_>> {
-        let mut all: Vec<Guest<'_>> = self.lxc.values().map(Guest::Lxc).chain(self.vms.values().map(Guest::Vm)).collect();
+        let mut all: Vec<Guest<'_>> = self
+            .lxc
+            .values()
+            .map(Guest::Lxc)
+            .chain(self.vms.values().map(Guest::Vm))
+            .collect();
         all.sort_by_key(|g| g.id());
         all.into_iter()
     }
@@ -277,11 +372,15 @@ impl Inventory {
 
     /// Path of a container feature script.
     pub fn lxc_feature_script(&self, feature: &str) -> PathBuf {
-        self.scripts_dir.join("lxc_setup").join(format!("phoenix_hypervisor_feature_install_{feature}.sh"))
+        self.scripts_dir
+            .join("lxc_setup")
+            .join(format!("phoenix_hypervisor_feature_install_{feature}.sh"))
     }
     /// Path of a VM feature script.
     pub fn vm_feature_script(&self, feature: &str) -> PathBuf {
-        self.scripts_dir.join("vm_features").join(format!("feature_install_{feature}.sh"))
+        self.scripts_dir
+            .join("vm_features")
+            .join(format!("feature_install_{feature}.sh"))
     }
     /// Path of an application script.
     pub fn application_script(&self, name: &str) -> PathBuf {
@@ -421,8 +520,18 @@ impl<'a> Guest<'a> {
             effective_boot_order: u64,
         }
         let r = match self {
-            Guest::Lxc(c) => serde_json::to_value(Shown { kind: GuestKind::Lxc, spec: *c, is_template: self.is_template(), effective_boot_order: self.boot_order() }),
-            Guest::Vm(v) => serde_json::to_value(Shown { kind: GuestKind::Vm, spec: *v, is_template: self.is_template(), effective_boot_order: self.boot_order() }),
+            Guest::Lxc(c) => serde_json::to_value(Shown {
+                kind: GuestKind::Lxc,
+                spec: *c,
+                is_template: self.is_template(),
+                effective_boot_order: self.boot_order(),
+            }),
+            Guest::Vm(v) => serde_json::to_value(Shown {
+                kind: GuestKind::Vm,
+                spec: *v,
+                is_template: self.is_template(),
+                effective_boot_order: self.boot_order(),
+            }),
         };
         r.unwrap_or(Value::Null)
     }

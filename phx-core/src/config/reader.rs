@@ -34,7 +34,13 @@ pub(crate) struct Obj<'v> {
 
 impl<'v> Obj<'v> {
     pub(crate) fn new(map: &'v Map<String, Value>, path: JsonPath) -> Self {
-        Self { map, path, used: BTreeSet::new(), fallback: None, failed: false }
+        Self {
+            map,
+            path,
+            used: BTreeSet::new(),
+            fallback: None,
+            failed: false,
+        }
     }
 
     /// Read `v` as an object, or record a type error.
@@ -42,7 +48,11 @@ impl<'v> Obj<'v> {
         match v {
             Value::Object(m) => Some(Self::new(m, path)),
             other => {
-                s.error(&path, "type", format!("expected an object, found {}", type_name(other)));
+                s.error(
+                    &path,
+                    "type",
+                    format!("expected an object, found {}", type_name(other)),
+                );
                 None
             }
         }
@@ -64,17 +74,28 @@ impl<'v> Obj<'v> {
         if let Some(v) = self.map.get(key).filter(|v| !v.is_null()) {
             return Some((v, self.path.key(key)));
         }
-        self.fallback.and_then(|m| m.get(key)).filter(|v| !v.is_null()).map(|v| (v, JsonPath::root().key(key)))
+        self.fallback
+            .and_then(|m| m.get(key))
+            .filter(|v| !v.is_null())
+            .map(|v| (v, JsonPath::root().key(key)))
     }
 
     fn missing(&mut self, s: &mut Sink, key: &str) {
         self.failed = true;
-        s.error(&self.path.key(key), "required", format!("missing required key {key:?}"));
+        s.error(
+            &self.path.key(key),
+            "required",
+            format!("missing required key {key:?}"),
+        );
     }
 
     fn type_err(&mut self, s: &mut Sink, path: &JsonPath, expected: &str, v: &Value) {
         self.failed = true;
-        s.error(path, "type", format!("expected {expected}, found {}", type_name(v)));
+        s.error(
+            path,
+            "type",
+            format!("expected {expected}, found {}", type_name(v)),
+        );
     }
 
     /// An optional string.
@@ -118,19 +139,32 @@ impl<'v> Obj<'v> {
     pub(crate) fn opt_uint(&mut self, s: &mut Sink, key: &str) -> Option<u64> {
         let (v, p) = self.raw(key)?;
         let parsed = match v {
-            Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64)),
+            Value::Number(n) => n.as_u64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                    .map(|f| f as u64)
+            }),
             Value::String(x) => x.trim().parse::<u64>().ok(),
             _ => None,
         };
         match parsed {
             Some(n) => Some(n),
             None => {
-                let negative = v.as_i64().is_some_and(|n| n < 0) || v.as_f64().is_some_and(|f| f < 0.0);
+                let negative =
+                    v.as_i64().is_some_and(|n| n < 0) || v.as_f64().is_some_and(|f| f < 0.0);
                 self.failed = true;
                 if negative {
-                    s.error(&p, "non-positive", format!("must not be negative, found {}", type_name(v)));
+                    s.error(
+                        &p,
+                        "non-positive",
+                        format!("must not be negative, found {}", type_name(v)),
+                    );
                 } else {
-                    s.error(&p, "type", format!("expected a non-negative integer, found {}", type_name(v)));
+                    s.error(
+                        &p,
+                        "type",
+                        format!("expected a non-negative integer, found {}", type_name(v)),
+                    );
                 }
                 None
             }
@@ -147,7 +181,11 @@ impl<'v> Obj<'v> {
     }
 
     /// An optional string parsed into a checked type.
-    pub(crate) fn opt_parse<T: FromStr<Err = ParseError>>(&mut self, s: &mut Sink, key: &str) -> Option<T> {
+    pub(crate) fn opt_parse<T: FromStr<Err = ParseError>>(
+        &mut self,
+        s: &mut Sink,
+        key: &str,
+    ) -> Option<T> {
         let (v, p) = self.raw(key)?;
         parse_value(v, &p, s).or_else(|| {
             self.failed = true;
@@ -156,7 +194,11 @@ impl<'v> Obj<'v> {
     }
 
     /// A required string parsed into a checked type.
-    pub(crate) fn req_parse<T: FromStr<Err = ParseError>>(&mut self, s: &mut Sink, key: &str) -> Option<T> {
+    pub(crate) fn req_parse<T: FromStr<Err = ParseError>>(
+        &mut self,
+        s: &mut Sink,
+        key: &str,
+    ) -> Option<T> {
         if self.raw(key).is_none() {
             self.missing(s, key);
             return None;
@@ -166,9 +208,16 @@ impl<'v> Obj<'v> {
 
     /// A string or a list of strings (`"8.8.8.8"`, `["10.0.0.1", "8.8.8.8"]`, `"a, b"`).
     pub(crate) fn str_or_list(&mut self, s: &mut Sink, key: &str) -> Vec<(String, JsonPath)> {
-        let Some((v, p)) = self.raw(key) else { return Vec::new() };
+        let Some((v, p)) = self.raw(key) else {
+            return Vec::new();
+        };
         match v {
-            Value::String(x) => x.split([',', ' ', ';']).map(str::trim).filter(|t| !t.is_empty()).map(|t| (t.to_string(), p.clone())).collect(),
+            Value::String(x) => x
+                .split([',', ' ', ';'])
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| (t.to_string(), p.clone()))
+                .collect(),
             Value::Array(items) => {
                 let mut out = Vec::new();
                 for (i, it) in items.iter().enumerate() {
@@ -188,7 +237,9 @@ impl<'v> Obj<'v> {
 
     /// An array of strings.
     pub(crate) fn str_list(&mut self, s: &mut Sink, key: &str) -> Vec<(String, JsonPath)> {
-        let Some((v, p)) = self.raw(key) else { return Vec::new() };
+        let Some((v, p)) = self.raw(key) else {
+            return Vec::new();
+        };
         match v {
             Value::Array(items) => {
                 let mut out = Vec::new();
@@ -220,9 +271,15 @@ impl<'v> Obj<'v> {
 
     /// A nested array of values.
     pub(crate) fn arr(&mut self, s: &mut Sink, key: &str) -> Vec<(&'v Value, JsonPath)> {
-        let Some((v, p)) = self.raw(key) else { return Vec::new() };
+        let Some((v, p)) = self.raw(key) else {
+            return Vec::new();
+        };
         match v {
-            Value::Array(items) => items.iter().enumerate().map(|(i, it)| (it, p.index(i))).collect(),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, it)| (it, p.index(i)))
+                .collect(),
             other => {
                 self.type_err(s, &p, "an array", other);
                 Vec::new()
@@ -242,7 +299,11 @@ impl<'v> Obj<'v> {
             if self.used.contains(k) || ignore.contains(&k.as_str()) {
                 continue;
             }
-            s.warn(&self.path.key(k), "unknown-key", format!("key {k:?} is not used by phx; it is kept but has no effect"));
+            s.warn(
+                &self.path.key(k),
+                "unknown-key",
+                format!("key {k:?} is not used by phx; it is kept but has no effect"),
+            );
             out.insert(k.clone(), v.clone());
         }
         out
@@ -250,12 +311,20 @@ impl<'v> Obj<'v> {
 }
 
 /// Parse a JSON string (or number) into a checked type, recording a `value` finding on failure.
-pub(crate) fn parse_value<T: FromStr<Err = ParseError>>(v: &Value, p: &JsonPath, s: &mut Sink) -> Option<T> {
+pub(crate) fn parse_value<T: FromStr<Err = ParseError>>(
+    v: &Value,
+    p: &JsonPath,
+    s: &mut Sink,
+) -> Option<T> {
     let text = match v {
         Value::String(x) => x.clone(),
         Value::Number(n) => n.to_string(),
         other => {
-            s.error(p, "type", format!("expected a string, found {}", type_name(other)));
+            s.error(
+                p,
+                "type",
+                format!("expected a string, found {}", type_name(other)),
+            );
             return None;
         }
     };

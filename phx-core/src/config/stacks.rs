@@ -34,37 +34,64 @@ pub struct StackEnvironment {
 pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> BTreeMap<String, Stack> {
     let mut out = BTreeMap::new();
     let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root())) else {
-        s.error(&JsonPath::root(), "shape", format!("expected an object with \"docker_stacks\", found {}", type_name(root)));
+        s.error(
+            &JsonPath::root(),
+            "shape",
+            format!(
+                "expected an object with \"docker_stacks\", found {}",
+                type_name(root)
+            ),
+        );
         return out;
     };
     let Some((stacks, sp)) = o.raw("docker_stacks") else {
-        s.error(&JsonPath::root(), "shape", "missing \"docker_stacks\": this does not look like a Phoenix stacks file");
+        s.error(
+            &JsonPath::root(),
+            "shape",
+            "missing \"docker_stacks\": this does not look like a Phoenix stacks file",
+        );
         return out;
     };
     let Some(stacks) = stacks.as_object() else {
-        s.error(&sp, "type", format!("expected an object of stacks, found {}", type_name(stacks)));
+        s.error(
+            &sp,
+            "type",
+            format!("expected an object of stacks, found {}", type_name(stacks)),
+        );
         return out;
     };
     for (name, v) in stacks {
-        let Some(mut st) = Obj::of(v, sp.key(name), s) else { continue };
+        let Some(mut st) = Obj::of(v, sp.key(name), s) else {
+            continue;
+        };
         let description = st.opt_str(s, "description");
         let compose_file_path = st.opt_str(s, "compose_file_path");
         let mut environments = BTreeMap::new();
         if let Some((envs, ep)) = st.raw("environments") {
             for (env, ev) in envs.as_object().into_iter().flatten() {
-                let Some(mut e) = Obj::of(ev, ep.key(env), s) else { continue };
+                let Some(mut e) = Obj::of(ev, ep.key(env), s) else {
+                    continue;
+                };
                 let mut variables = Vec::new();
                 for (vv, vp) in e.arr(s, "variables") {
-                    let Some(mut var) = Obj::of(vv, vp, s) else { continue };
+                    let Some(mut var) = Obj::of(vv, vp, s) else {
+                        continue;
+                    };
                     if let Some(n) = var.req_str(s, "name") {
-                        variables.push((n, Secret::new(var.opt_str(s, "value").unwrap_or_default())));
+                        variables
+                            .push((n, Secret::new(var.opt_str(s, "value").unwrap_or_default())));
                     }
                     var.extra(s, &[]);
                 }
                 let mut files = Vec::new();
                 for (fv, fp) in e.arr(s, "files") {
-                    let Some(mut f) = Obj::of(fv, fp, s) else { continue };
-                    if let (Some(a), Some(b)) = (f.req_str(s, "source"), f.req_str(s, "destination_in_container")) {
+                    let Some(mut f) = Obj::of(fv, fp, s) else {
+                        continue;
+                    };
+                    if let (Some(a), Some(b)) = (
+                        f.req_str(s, "source"),
+                        f.req_str(s, "destination_in_container"),
+                    ) {
                         files.push((a, b));
                     }
                     f.extra(s, &[]);
@@ -72,17 +99,39 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> BTreeMap<String, Stack> 
                 let mut services = BTreeMap::new();
                 if let Some((svcs, svp)) = e.raw("services") {
                     for (svc, sv) in svcs.as_object().into_iter().flatten() {
-                        let Some(mut so) = Obj::of(sv, svp.key(svc), s) else { continue };
-                        services.insert(svc.clone(), so.str_list(s, "traefik_labels").into_iter().map(|(l, _)| l).collect());
+                        let Some(mut so) = Obj::of(sv, svp.key(svc), s) else {
+                            continue;
+                        };
+                        services.insert(
+                            svc.clone(),
+                            so.str_list(s, "traefik_labels")
+                                .into_iter()
+                                .map(|(l, _)| l)
+                                .collect(),
+                        );
                         so.extra(s, &[]);
                     }
                 }
                 e.extra(s, &["firewall_rules"]);
-                environments.insert(env.clone(), StackEnvironment { variables, files, services });
+                environments.insert(
+                    env.clone(),
+                    StackEnvironment {
+                        variables,
+                        files,
+                        services,
+                    },
+                );
             }
         }
         st.extra(s, &[]);
-        out.insert(name.clone(), Stack { description, compose_file_path, environments });
+        out.insert(
+            name.clone(),
+            Stack {
+                description,
+                compose_file_path,
+                environments,
+            },
+        );
     }
     o.extra(s, &["$schema"]);
     out

@@ -12,19 +12,47 @@ use crate::types::{GuestId, GuestKind, MacAddr};
 struct Out(Vec<Finding>);
 
 impl Out {
-    fn push(&mut self, severity: Severity, g: Option<&Guest<'_>>, file: &str, path: String, check: &'static str, message: String) {
+    fn push(
+        &mut self,
+        severity: Severity,
+        g: Option<&Guest<'_>>,
+        file: &str,
+        path: String,
+        check: &'static str,
+        message: String,
+    ) {
         let file = match g {
             Some(Guest::Lxc(_)) => LXC_FILE,
             Some(Guest::Vm(_)) => VM_FILE,
             None => file,
         };
-        self.0.push(Finding { severity, file: file.to_string(), path, check, message });
+        self.0.push(Finding {
+            severity,
+            file: file.to_string(),
+            path,
+            check,
+            message,
+        });
     }
-    fn err(&mut self, g: &Guest<'_>, inv: &Inventory, sub: &str, check: &'static str, message: String) {
+    fn err(
+        &mut self,
+        g: &Guest<'_>,
+        inv: &Inventory,
+        sub: &str,
+        check: &'static str,
+        message: String,
+    ) {
         let p = guest_path(g, inv, sub);
         self.push(Severity::Error, Some(g), "", p, check, message);
     }
-    fn warn(&mut self, g: &Guest<'_>, inv: &Inventory, sub: &str, check: &'static str, message: String) {
+    fn warn(
+        &mut self,
+        g: &Guest<'_>,
+        inv: &Inventory,
+        sub: &str,
+        check: &'static str,
+        message: String,
+    ) {
         let p = guest_path(g, inv, sub);
         self.push(Severity::Warning, Some(g), "", p, check, message);
     }
@@ -39,7 +67,11 @@ fn guest_path(g: &Guest<'_>, inv: &Inventory, sub: &str) -> String {
             format!("vms[{idx}]")
         }
     };
-    if sub.is_empty() { base } else { format!("{base}.{sub}") }
+    if sub.is_empty() {
+        base
+    } else {
+        format!("{base}.{sub}")
+    }
 }
 
 pub(crate) fn semantic_checks(inv: &Inventory) -> Vec<Finding> {
@@ -65,7 +97,13 @@ pub(crate) fn semantic_checks(inv: &Inventory) -> Vec<Finding> {
     // dependency-cycle
     if let Some(cycle) = DepGraph::new(inv).find_cycle() {
         if let Some(g) = cycle.0.first().and_then(|id| inv.guest(*id)) {
-            o.err(&g, inv, "dependencies", "dependency-cycle", format!("{cycle}; remove one of these edges (clone_from_* or dependencies)"));
+            o.err(
+                &g,
+                inv,
+                "dependencies",
+                "dependency-cycle",
+                format!("{cycle}; remove one of these edges (clone_from_* or dependencies)"),
+            );
         }
     }
     // stacks referenced by VMs
@@ -74,7 +112,13 @@ pub(crate) fn semantic_checks(inv: &Inventory) -> Vec<Finding> {
             for s in &v.docker_stacks {
                 if !stacks.contains_key(s) {
                     let g = Guest::Vm(v);
-                    o.warn(&g, inv, "docker_stacks", "undefined-reference", format!("stack {s:?} is not defined in phoenix_stacks_config.json"));
+                    o.warn(
+                        &g,
+                        inv,
+                        "docker_stacks",
+                        "undefined-reference",
+                        format!("stack {s:?} is not defined in phoenix_stacks_config.json"),
+                    );
                 }
             }
         }
@@ -89,9 +133,32 @@ fn references(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
     };
     if let Some(src) = g.clone_source() {
         match inv.guest(src) {
-            None => o.err(g, inv, key, "undefined-reference", format!("clone source {src} is not defined in any config file")),
-            Some(s) if s.kind() != want => o.err(g, inv, key, "undefined-reference", format!("clone source {src} is a {}, but a {} can only be cloned from a {}", s.kind(), g.kind(), want)),
-            Some(s) if src == g.id() => o.err(g, inv, key, "dependency-cycle", format!("{} {} clones itself", s.kind(), src)),
+            None => o.err(
+                g,
+                inv,
+                key,
+                "undefined-reference",
+                format!("clone source {src} is not defined in any config file"),
+            ),
+            Some(s) if s.kind() != want => o.err(
+                g,
+                inv,
+                key,
+                "undefined-reference",
+                format!(
+                    "clone source {src} is a {}, but a {} can only be cloned from a {}",
+                    s.kind(),
+                    g.kind(),
+                    want
+                ),
+            ),
+            Some(s) if src == g.id() => o.err(
+                g,
+                inv,
+                key,
+                "dependency-cycle",
+                format!("{} {} clones itself", s.kind(), src),
+            ),
             Some(s) => {
                 let has_snapshot = match s {
                     Guest::Lxc(c) => c.template_snapshot_name.is_some(),
@@ -99,17 +166,31 @@ fn references(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
                 };
                 if !has_snapshot {
                     let what = match s {
-                        Guest::Lxc(_) => "\"template_snapshot_name\" (clones start from that snapshot)",
+                        Guest::Lxc(_) => {
+                            "\"template_snapshot_name\" (clones start from that snapshot)"
+                        }
                         Guest::Vm(_) => "\"is_template\": true or a \"template_snapshot_name\"",
                     };
-                    o.err(g, inv, key, "clone-without-snapshot", format!("clone source {src} ({}) has no {what}", s.name()));
+                    o.err(
+                        g,
+                        inv,
+                        key,
+                        "clone-without-snapshot",
+                        format!("clone source {src} ({}) has no {what}", s.name()),
+                    );
                 }
             }
         }
     }
     for (i, d) in g.dependencies().iter().enumerate() {
         if inv.guest(*d).is_none() {
-            o.err(g, inv, &format!("dependencies[{i}]"), "undefined-reference", format!("dependency {d} is not defined in any config file"));
+            o.err(
+                g,
+                inv,
+                &format!("dependencies[{i}]"),
+                "undefined-reference",
+                format!("dependency {d} is not defined in any config file"),
+            );
         }
     }
 }
@@ -127,10 +208,24 @@ fn network(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
     };
     if let (NetIp::Static(cidr), Some(gw)) = (ip, gw) {
         if !cidr.contains(gw) {
-            o.err(g, inv, "network_config.gw", "gateway-outside-subnet", format!("gateway {gw} is outside the subnet of {cidr}; the guest could not reach it"));
+            o.err(
+                g,
+                inv,
+                "network_config.gw",
+                "gateway-outside-subnet",
+                format!(
+                    "gateway {gw} is outside the subnet of {cidr}; the guest could not reach it"
+                ),
+            );
         }
         if cidr.addr() == gw {
-            o.err(g, inv, "network_config.gw", "gateway-outside-subnet", format!("gateway {gw} is the guest's own address"));
+            o.err(
+                g,
+                inv,
+                "network_config.gw",
+                "gateway-outside-subnet",
+                format!("gateway {gw} is the guest's own address"),
+            );
         }
     }
 }
@@ -155,14 +250,26 @@ fn duplicates(o: &mut Out, inv: &Inventory) {
     for (ip, ids) in ips.into_iter().filter(|(_, ids)| ids.len() > 1) {
         for id in &ids[1..] {
             if let Some(g) = inv.guest(*id) {
-                o.err(&g, inv, "network_config.ip", "duplicate-ip", format!("{ip} is also used by guest {}", ids[0]));
+                o.err(
+                    &g,
+                    inv,
+                    "network_config.ip",
+                    "duplicate-ip",
+                    format!("{ip} is also used by guest {}", ids[0]),
+                );
             }
         }
     }
     for (mac, ids) in macs.into_iter().filter(|(_, ids)| ids.len() > 1) {
         for id in &ids[1..] {
             if let Some(g) = inv.guest(*id) {
-                o.err(&g, inv, "mac_address", "duplicate-mac", format!("{mac} is also used by guest {}", ids[0]));
+                o.err(
+                    &g,
+                    inv,
+                    "mac_address",
+                    "duplicate-mac",
+                    format!("{mac} is also used by guest {}", ids[0]),
+                );
             }
         }
     }
@@ -198,14 +305,26 @@ fn scripts(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
             Guest::Vm(_) => inv.vm_feature_script(f),
         };
         if !p.is_file() {
-            o.warn(g, inv, &format!("features[{i}]"), "missing-script", format!("feature script {} does not exist", p.display()));
+            o.warn(
+                g,
+                inv,
+                &format!("features[{i}]"),
+                "missing-script",
+                format!("feature script {} does not exist", p.display()),
+            );
         }
     }
     if let Guest::Lxc(c) = g {
         if let Some(app) = &c.application_script {
             let p = inv.application_script(app);
             if !p.is_file() {
-                o.warn(g, inv, "application_script", "missing-script", format!("application script {} does not exist", p.display()));
+                o.warn(
+                    g,
+                    inv,
+                    "application_script",
+                    "missing-script",
+                    format!("application script {} does not exist", p.display()),
+                );
             }
         }
     }
@@ -213,7 +332,13 @@ fn scripts(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
         for (i, t) in cases.iter().enumerate() {
             let p = inv.test_script(&t.path);
             if !p.is_file() {
-                o.warn(g, inv, &format!("tests.{suite}[{i}].path"), "missing-script", format!("test script {} does not exist", p.display()));
+                o.warn(
+                    g,
+                    inv,
+                    &format!("tests.{suite}[{i}].path"),
+                    "missing-script",
+                    format!("test script {} does not exist", p.display()),
+                );
             }
         }
     }
@@ -224,7 +349,13 @@ fn scripts(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
     for (i, h) in checks.iter().enumerate() {
         let p = inv.health_check_script(&h.script);
         if !p.is_file() {
-            o.warn(g, inv, &format!("health_checks[{i}].script"), "missing-script", format!("health check script {} does not exist", p.display()));
+            o.warn(
+                g,
+                inv,
+                &format!("health_checks[{i}].script"),
+                "missing-script",
+                format!("health check script {} does not exist", p.display()),
+            );
         }
     }
 }

@@ -6,7 +6,10 @@ use std::net::Ipv4Addr;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::common::{GuestFirewall, HealthCheck, HostCheck, TestCase, TraefikService, enum_value, parse_guest_firewall, parse_health_check, parse_host_checks, parse_tests, parse_traefik};
+use super::common::{
+    GuestFirewall, HealthCheck, HostCheck, TestCase, TraefikService, enum_value,
+    parse_guest_firewall, parse_health_check, parse_host_checks, parse_tests, parse_traefik,
+};
 use super::finding::{JsonPath, Sink};
 use super::lxc::{Ipv4Addr4, PortainerRole, id_list, names_list, positive, ser_display};
 use super::reader::{Obj, parse_value, type_name};
@@ -162,11 +165,19 @@ pub struct VmDefaults {
 pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> (VmDefaults, BTreeMap<GuestId, VmSpec>) {
     let mut out = BTreeMap::new();
     let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root())) else {
-        s.error(&JsonPath::root(), "shape", format!("expected an object with \"vms\", found {}", type_name(root)));
+        s.error(
+            &JsonPath::root(),
+            "shape",
+            format!("expected an object with \"vms\", found {}", type_name(root)),
+        );
         return (VmDefaults::default(), out);
     };
     if !o.has("vms") && !o.has("vm_defaults") {
-        s.error(&JsonPath::root(), "shape", "missing \"vms\": this does not look like a Phoenix VM config file");
+        s.error(
+            &JsonPath::root(),
+            "shape",
+            "missing \"vms\": this does not look like a Phoenix VM config file",
+        );
         return (VmDefaults::default(), out);
     }
     let defaults = match o.obj(s, "vm_defaults") {
@@ -188,7 +199,11 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> (VmDefaults, BTreeMap<Gu
         let Some(vo) = Obj::of(v, p, s) else { continue };
         if let Some(spec) = parse_one(vo, &defaults, s) {
             if out.contains_key(&spec.id) {
-                s.error(&JsonPath::root().key("vms"), "duplicate-id", format!("VM {} is defined more than once", spec.id));
+                s.error(
+                    &JsonPath::root().key("vms"),
+                    "duplicate-id",
+                    format!("VM {} is defined more than once", spec.id),
+                );
                 continue;
             }
             out.insert(spec.id, spec);
@@ -202,7 +217,11 @@ fn parse_one(mut o: Obj<'_>, d: &VmDefaults, s: &mut Sink) -> Option<VmSpec> {
     let id = match o.raw("vmid") {
         Some((v, p)) => parse_value::<GuestId>(v, &p, s),
         None => {
-            s.error(&o.path.key("vmid"), "required", "missing required key \"vmid\"");
+            s.error(
+                &o.path.key("vmid"),
+                "required",
+                "missing required key \"vmid\"",
+            );
             None
         }
     };
@@ -213,7 +232,9 @@ fn parse_one(mut o: Obj<'_>, d: &VmDefaults, s: &mut Sink) -> Option<VmSpec> {
     let node = o.opt_parse::<NodeName>(s, "node");
     let is_template = o.opt_bool(s, "is_template").unwrap_or(false);
     let clone_from = o.opt_parse::<GuestId>(s, "clone_from_vmid");
-    let image = o.opt_str(s, "template_image").filter(|x| !x.trim().is_empty());
+    let image = o
+        .opt_str(s, "template_image")
+        .filter(|x| !x.trim().is_empty());
     let source = match (clone_from, image) {
         (Some(from), img) => {
             if img.is_some() {
@@ -223,7 +244,11 @@ fn parse_one(mut o: Obj<'_>, d: &VmDefaults, s: &mut Sink) -> Option<VmSpec> {
         }
         (None, Some(image)) => {
             if image.contains('/') || image.contains("..") {
-                s.error(&o.path.key("template_image"), "value", format!("{image:?} is not a file name (no paths)"));
+                s.error(
+                    &o.path.key("template_image"),
+                    "value",
+                    format!("{image:?} is not a file name (no paths)"),
+                );
                 o.failed = true;
             }
             Some(VmSource::CloudImage { image })
@@ -239,7 +264,10 @@ fn parse_one(mut o: Obj<'_>, d: &VmDefaults, s: &mut Sink) -> Option<VmSpec> {
     let template_snapshot_name = o.opt_parse::<SnapshotName>(s, "template_snapshot_name");
     let snapshots = match o.obj(s, "snapshots") {
         Some(mut so) => {
-            let v = VmSnapshots { pre_features: so.opt_parse(s, "pre-features"), post_features: so.opt_parse(s, "post-features") };
+            let v = VmSnapshots {
+                pre_features: so.opt_parse(s, "pre-features"),
+                post_features: so.opt_parse(s, "post-features"),
+            };
             so.extra(s, &[]);
             v
         }
@@ -248,11 +276,24 @@ fn parse_one(mut o: Obj<'_>, d: &VmDefaults, s: &mut Sink) -> Option<VmSpec> {
     let cores = positive(&mut o, s, "cores", false).or(d.cores);
     let memory_mb = positive(&mut o, s, "memory_mb", false).or(d.memory_mb);
     let disk_size_gb = positive(&mut o, s, "disk_size_gb", false).or(d.disk_size_gb);
-    let storage_pool = o.opt_parse::<StorageId>(s, "storage_pool").or_else(|| d.storage_pool.clone());
-    let network_bridge = o.opt_str(s, "network_bridge").or_else(|| d.network_bridge.clone());
-    for (k, v) in [("cores", cores.is_some()), ("memory_mb", memory_mb.is_some()), ("storage_pool", storage_pool.is_some()), ("network_bridge", network_bridge.is_some())] {
+    let storage_pool = o
+        .opt_parse::<StorageId>(s, "storage_pool")
+        .or_else(|| d.storage_pool.clone());
+    let network_bridge = o
+        .opt_str(s, "network_bridge")
+        .or_else(|| d.network_bridge.clone());
+    for (k, v) in [
+        ("cores", cores.is_some()),
+        ("memory_mb", memory_mb.is_some()),
+        ("storage_pool", storage_pool.is_some()),
+        ("network_bridge", network_bridge.is_some()),
+    ] {
         if !v && !o.has(k) {
-            s.error(&o.path.key(k), "required", format!("missing {k:?} and no vm_defaults.{k} to fall back on"));
+            s.error(
+                &o.path.key(k),
+                "required",
+                format!("missing {k:?} and no vm_defaults.{k} to fall back on"),
+            );
             o.failed = true;
         }
     }
@@ -276,7 +317,9 @@ fn parse_one(mut o: Obj<'_>, d: &VmDefaults, s: &mut Sink) -> Option<VmSpec> {
     let tests = parse_tests(&mut o, s);
     let health_check = parse_health_check(&mut o, s);
     let health_checks = parse_host_checks(&mut o, s);
-    let portainer_role = o.raw("portainer_role").and_then(|(v, p)| enum_value::<PortainerRole>(v, &p, s, "primary, agent, none"));
+    let portainer_role = o
+        .raw("portainer_role")
+        .and_then(|(v, p)| enum_value::<PortainerRole>(v, &p, s, "primary, agent, none"));
     if o.has("portainer_role") && portainer_role.is_none() {
         o.failed = true;
     }
@@ -333,10 +376,18 @@ fn parse_network(o: &mut Obj<'_>, s: &mut Sink) -> Option<VmNetwork> {
     };
     let gw = n.opt_parse::<Ipv4Addr4>(s, "gw").map(|g| g.0);
     if matches!(ip, Some(NetIp::Static(_))) && gw.is_none() && !n.has("gw") {
-        s.error(&n.path.key("gw"), "required", "a static ip needs a gateway (\"gw\")");
+        s.error(
+            &n.path.key("gw"),
+            "required",
+            "a static ip needs a gateway (\"gw\")",
+        );
         n.failed = true;
     }
-    let key = if n.has("nameservers") { "nameservers" } else { "nameserver" };
+    let key = if n.has("nameservers") {
+        "nameservers"
+    } else {
+        "nameserver"
+    };
     let mut nameservers = Vec::new();
     for (ns, p) in n.str_or_list(s, key) {
         match ns.parse::<Ipv4Addr>() {
@@ -354,7 +405,12 @@ fn parse_network(o: &mut Obj<'_>, s: &mut Sink) -> Option<VmNetwork> {
         o.failed = true;
         return None;
     }
-    Some(VmNetwork { ip: ip?, gw, nameservers, searchdomain })
+    Some(VmNetwork {
+        ip: ip?,
+        gw,
+        nameservers,
+        searchdomain,
+    })
 }
 
 fn parse_nfs(o: &mut Obj<'_>, s: &mut Sink) -> Vec<NfsVolume> {
@@ -366,7 +422,11 @@ fn parse_nfs(o: &mut Obj<'_>, s: &mut Sink) -> Vec<NfsVolume> {
         };
         let kind = m.opt_str(s, "type").unwrap_or_else(|| "nfs".into());
         if kind != "nfs" {
-            s.error(&m.path.key("type"), "invalid-enum", format!("{kind:?} is not one of: nfs"));
+            s.error(
+                &m.path.key("type"),
+                "invalid-enum",
+                format!("{kind:?} is not one of: nfs"),
+            );
             m.failed = true;
         }
         let name = m.opt_str(s, "name").unwrap_or_default();
@@ -376,7 +436,12 @@ fn parse_nfs(o: &mut Obj<'_>, s: &mut Sink) -> Vec<NfsVolume> {
         let failed = m.failed;
         m.extra(s, &[]);
         match (path, mount_point, server) {
-            (Some(path), Some(mount_point), Some(server)) if !failed => out.push(NfsVolume { name, path, mount_point, server }),
+            (Some(path), Some(mount_point), Some(server)) if !failed => out.push(NfsVolume {
+                name,
+                path,
+                mount_point,
+                server,
+            }),
             _ => o.failed = true,
         }
     }
@@ -393,7 +458,11 @@ fn parse_stacks(o: &mut Obj<'_>, s: &mut Sink) -> Vec<String> {
                 Some(n) => out.push(n.to_string()),
                 None => s.error(&p, "required", "stack object without \"name\""),
             },
-            other => s.error(&p, "type", format!("expected a stack name, found {}", type_name(other))),
+            other => s.error(
+                &p,
+                "type",
+                format!("expected a stack name, found {}", type_name(other)),
+            ),
         }
     }
     out

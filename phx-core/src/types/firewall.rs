@@ -54,7 +54,10 @@ impl FromStr for FirewallAction {
             "ACCEPT" => Ok(Self::Accept),
             "DROP" => Ok(Self::Drop),
             "REJECT" => Ok(Self::Reject),
-            _ => Err(ParseError::new(s, "a firewall action (ACCEPT, DROP or REJECT)")),
+            _ => Err(ParseError::new(
+                s,
+                "a firewall action (ACCEPT, DROP or REJECT)",
+            )),
         }
     }
 }
@@ -74,19 +77,46 @@ impl fmt::Display for FirewallAction {
 pub struct Protocol(String);
 
 const PROTOCOLS: &[&str] = &[
-    "tcp", "udp", "icmp", "icmpv6", "ipv6-icmp", "igmp", "esp", "ah", "gre", "sctp", "udplite", "ipip",
-    "ipv6", "ospf", "vrrp", "pim", "l2tp", "dccp", "egp", "rsvp", "encap", "mpls-in-ip", "etherip",
+    "tcp",
+    "udp",
+    "icmp",
+    "icmpv6",
+    "ipv6-icmp",
+    "igmp",
+    "esp",
+    "ah",
+    "gre",
+    "sctp",
+    "udplite",
+    "ipip",
+    "ipv6",
+    "ospf",
+    "vrrp",
+    "pim",
+    "l2tp",
+    "dccp",
+    "egp",
+    "rsvp",
+    "encap",
+    "mpls-in-ip",
+    "etherip",
 ];
 
 impl FromStr for Protocol {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let l = s.trim().to_ascii_lowercase();
-        let numeric = !l.is_empty() && l.len() <= 3 && l.bytes().all(|b| b.is_ascii_digit()) && l.parse::<u16>().is_ok_and(|n| n <= 255);
+        let numeric = !l.is_empty()
+            && l.len() <= 3
+            && l.bytes().all(|b| b.is_ascii_digit())
+            && l.parse::<u16>().is_ok_and(|n| n <= 255);
         if numeric || PROTOCOLS.contains(&l.as_str()) {
             Ok(Self(l))
         } else {
-            Err(ParseError::new(s, "a protocol (tcp, udp, icmp, ... or a number 0-255)"))
+            Err(ParseError::new(
+                s,
+                "a protocol (tcp, udp, icmp, ... or a number 0-255)",
+            ))
         }
     }
 }
@@ -109,7 +139,10 @@ impl fmt::Display for Protocol {
 impl Protocol {
     /// Whether ports are meaningful for this protocol.
     pub fn has_ports(&self) -> bool {
-        matches!(self.0.as_str(), "tcp" | "udp" | "sctp" | "udplite" | "dccp" | "6" | "17")
+        matches!(
+            self.0.as_str(),
+            "tcp" | "udp" | "sctp" | "udplite" | "dccp" | "6" | "17"
+        )
     }
 }
 
@@ -124,13 +157,20 @@ fn valid_port(p: &str) -> bool {
     }
     // service name from /etc/services
     let b = p.as_bytes();
-    !b.is_empty() && b[0].is_ascii_alphabetic() && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    !b.is_empty()
+        && b[0].is_ascii_alphabetic()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
 }
 
 impl FromStr for PortSpec {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseError::new(s, "a port list (e.g. 80, 80,443 or 8000:8100; ports 1-65535)");
+        let err = || {
+            ParseError::new(
+                s,
+                "a port list (e.g. 80, 80,443 or 8000:8100; ports 1-65535)",
+            )
+        };
         let mut items = Vec::new();
         for item in s.split(',') {
             let item = item.trim();
@@ -165,7 +205,12 @@ impl fmt::Display for PortSpec {
 
 /// Validate a firewall address list: IPs, CIDRs, ranges, aliases, `+ipset` names.
 pub(crate) fn check_address(s: &str) -> Result<String, ParseError> {
-    let err = || ParseError::new(s, "a firewall address (IP, CIDR, a.b.c.d-e.f.g.h range, alias or +ipset, comma-separated)");
+    let err = || {
+        ParseError::new(
+            s,
+            "a firewall address (IP, CIDR, a.b.c.d-e.f.g.h range, alias or +ipset, comma-separated)",
+        )
+    };
     let mut out = Vec::new();
     for item in s.split(',') {
         let item = item.trim();
@@ -173,7 +218,10 @@ pub(crate) fn check_address(s: &str) -> Result<String, ParseError> {
             is_ident(set)
         } else if item.contains('/') {
             item.parse::<Cidr>().is_ok()
-        } else if let Some((a, b)) = item.split_once('-').filter(|(a, _)| a.parse::<Ipv4Addr>().is_ok()) {
+        } else if let Some((a, b)) = item
+            .split_once('-')
+            .filter(|(a, _)| a.parse::<Ipv4Addr>().is_ok())
+        {
             a.parse::<Ipv4Addr>().is_ok() && b.parse::<Ipv4Addr>().is_ok()
         } else {
             item.parse::<Ipv4Addr>().is_ok() || is_ident(item)
@@ -190,7 +238,8 @@ fn is_ident(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b[0].is_ascii_alphabetic()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
         && !s.bytes().all(|c| c.is_ascii_digit() || c == b'.')
 }
 

@@ -21,7 +21,10 @@ impl GuestId {
         if (u64::from(Self::MIN)..=u64::from(Self::MAX)).contains(&id) {
             Ok(Self(id as u32))
         } else {
-            Err(ParseError::new(id.to_string(), "a guest id (100..=999999999)"))
+            Err(ParseError::new(
+                id.to_string(),
+                "a guest id (100..=999999999)",
+            ))
         }
     }
 
@@ -35,10 +38,15 @@ impl FromStr for GuestId {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
-        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) || (t.len() > 1 && t.starts_with('0')) {
+        if t.is_empty()
+            || !t.bytes().all(|b| b.is_ascii_digit())
+            || (t.len() > 1 && t.starts_with('0'))
+        {
             return Err(ParseError::new(s, "a guest id (100..=999999999)"));
         }
-        let n: u64 = t.parse().map_err(|_| ParseError::new(s, "a guest id (100..=999999999)"))?;
+        let n: u64 = t
+            .parse()
+            .map_err(|_| ParseError::new(s, "a guest id (100..=999999999)"))?;
         Self::new(n)
     }
 }

@@ -27,6 +27,9 @@ pub struct ParseError {
 
 impl ParseError {
     pub(crate) fn new(value: impl Into<String>, expected: impl Into<String>) -> Self {
-        Self { value: value.into(), expected: expected.into() }
+        Self {
+            value: value.into(),
+            expected: expected.into(),
+        }
     }
 }

@@ -73,7 +73,8 @@ fn is_storage_id(s: &str) -> bool {
     b.len() >= 2
         && b[0].is_ascii_alphabetic()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// Proxmox `pve-configid` as used for snapshot names: `^[a-z][a-z0-9_-]+$`, case-insensitive,
@@ -83,7 +84,8 @@ fn is_snapshot_name(s: &str) -> bool {
     b.len() >= 2
         && b.len() <= 40
         && b[0].is_ascii_alphabetic()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
         && s != "current"
 }
 

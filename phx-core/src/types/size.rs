@@ -38,7 +38,12 @@ impl FromStr for DiskSize {
     type Err = ParseError;
     /// Accepts `123`, `8G`, `512M`, `1.5T`, `100K` (binary units, as Proxmox).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseError::new(s, "a size (expected a number with an optional K, M, G or T suffix)");
+        let err = || {
+            ParseError::new(
+                s,
+                "a size (expected a number with an optional K, M, G or T suffix)",
+            )
+        };
         let t = s.trim();
         let (num, mult) = match t.as_bytes().last() {
             Some(b'K' | b'k') => (&t[..t.len() - 1], K),
