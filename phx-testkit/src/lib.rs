@@ -1,1 +1,11 @@
-//! TODO
+//! # phx-testkit
+//!
+//! - [`fake::FakeCluster`]: a strict in-memory Proxmox VE cluster, and [`fake::FakeBackend`],
+//!   the phx-core traits over it (tests and `phx --backend sim`).
+//! - [`conformance`]: one set of async cases over `&dyn Hypervisor` every backend runs.
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+pub mod fake;
+
+pub use fake::{FakeBackend, FakeCluster, Fault};

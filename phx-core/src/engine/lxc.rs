@@ -221,9 +221,7 @@ pub(crate) fn predicted_after_create(d: &Desired, id: crate::types::GuestId) -> 
         c.entries.insert(format!("mp{i}"), v);
     }
     c.entries.insert("unprivileged".into(), u8::from(d.unprivileged.unwrap_or(true)).to_string());
-    if let Some(raw) = &d.raw {
-        c.raw_lxc = raw.clone();
-    }
+    // `pct create` cannot set raw lxc.* lines: they follow as their own step
     c
 }
 

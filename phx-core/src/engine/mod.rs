@@ -267,12 +267,19 @@ impl Engine {
 
     async fn plan_converge(&self, w: &World<'_>, targets: &[GuestId], op: Operation) -> Result<Plan> {
         let order = self.graph.order(targets).map_err(cycle_error)?;
-        let obs = self.observe_all(w, &order).await?;
         let require_existing = matches!(op, Operation::Converge { require_existing: true });
         let target_set: BTreeSet<GuestId> = targets.iter().copied().collect();
-        // Clone sources of guests that will be created need their snapshot.
-        let absent: BTreeSet<GuestId> = order.iter().copied().filter(|id| obs.get(id).is_none_or(|o| o.summary.is_none())).collect();
+        // Clone sources of guests that will be created need their snapshot (and their config,
+        // to predict the clone); other existing prerequisites are not read at all.
+        let absent: BTreeSet<GuestId> = order.iter().copied().filter(|id| !w.guests.contains_key(id)).collect();
         let needed_sources: BTreeSet<GuestId> = absent.iter().filter_map(|id| self.inv.guest(*id).and_then(|g| g.clone_source())).collect();
+        let to_read: Vec<GuestId> = order.iter().copied().filter(|id| target_set.contains(id) || needed_sources.contains(id)).collect();
+        let mut obs = self.observe_all(w, &to_read).await?;
+        for id in &order {
+            if !obs.contains_key(id) {
+                obs.insert(*id, Observed { summary: w.guests.get(id).cloned(), config: None, firewall: None });
+            }
+        }
         let mut predicted: BTreeMap<GuestId, (NodeName, GuestConfig)> = BTreeMap::new();
         let mut guests = Vec::new();
         for id in &order {
@@ -298,7 +305,7 @@ impl Engine {
                     match self.create_actions(w, &g, &node, &predicted).await {
                         Ok((acts, cfg)) => {
                             gp.actions = acts;
-                            gp.actions.push(Action::new(Step::Converge, "configure the new guest", "created"));
+                            gp.actions.push(Action::new(Step::Converge, "", "new guest: apply what its config still needs"));
                             let (follow, notes, err) = self.converge_actions(w, &g, &node, &cfg, None, false, true, op).await?;
                             let mut after = cfg.clone();
                             if err.is_none() {

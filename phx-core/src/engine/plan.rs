@@ -54,6 +54,7 @@ pub struct Change {
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.from, &self.to) {
+            (Some(a), Some(b)) if a.contains('=') && b.contains('=') => write!(f, "{} {}", self.key, crate::propstr::diff_pairs(a, b))?,
             (Some(a), Some(b)) => write!(f, "{} {} -> {}", self.key, a, b)?,
             (None, Some(b)) => write!(f, "{} = {}", self.key, b)?,
             (Some(a), None) => write!(f, "{} {} -> (removed)", self.key, a)?,

@@ -118,3 +118,27 @@ pub(crate) fn write_sorted(w: &mut Writer<'_, '_>, mut known: Vec<(&'static str,
     }
     Ok(())
 }
+
+/// The differing items of two property strings, for display:
+/// `ip 10.0.0.5/24 -> 10.0.0.6/24, firewall (unset) -> 1`.
+pub fn diff_pairs(from: &str, to: &str) -> String {
+    let split = |s: &str| -> BTreeMap<String, String> {
+        s.split(',').filter(|i| !i.is_empty()).enumerate().map(|(i, item)| match item.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (format!("#{i}"), item.to_string()),
+        }).collect()
+    };
+    let (a, b) = (split(from), split(to));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let parts: Vec<String> = keys
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let label = if k.starts_with('#') { "value" } else { k.as_str() };
+            format!("{label} {} -> {}", a.get(k).map_or("(unset)", String::as_str), b.get(k).map_or("(unset)", String::as_str))
+        })
+        .collect();
+    parts.join(", ")
+}
