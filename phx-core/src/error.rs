@@ -129,6 +129,12 @@ pub enum Error {
         /// Detail.
         message: String,
     },
+    /// Proxmox refused the operation for a reason that fits no other kind (its message, verbatim).
+    #[error("{message}")]
+    Rejected {
+        /// The message as Proxmox phrased it.
+        message: String,
+    },
     /// A backend failure that fits no other kind.
     #[error("{backend} backend: {message}")]
     Backend {
@@ -212,7 +218,7 @@ impl Error {
         if l.contains("got no worker upid") || l.contains("connection refused") || l.contains("broken pipe") {
             return Error::Transient { message: msg };
         }
-        Error::Backend { backend: "proxmox", message: msg, source: None }
+        Error::Rejected { message: msg }
     }
 
     /// Whether this error, seen on a *retry* of a create-like call, means the first attempt

@@ -24,6 +24,7 @@ struct RunCtx<'a> {
     writes: AtomicU64,
     tasks: AtomicU64,
     clone_locks: Mutex<BTreeMap<GuestId, Arc<tokio::sync::Mutex<()>>>>,
+    download_locks: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl RunCtx<'_> {
@@ -35,6 +36,11 @@ impl RunCtx<'_> {
     fn clone_lock(&self, source: GuestId) -> Arc<tokio::sync::Mutex<()>> {
         let mut m = self.clone_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         m.entry(source).or_default().clone()
+    }
+    /// One download of a file at a time: guests waiting for the same template find it present.
+    fn download_lock(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.download_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.entry(key).or_default().clone()
     }
 }
 
@@ -56,7 +62,7 @@ impl Engine {
                 return RunResult { guests: Vec::new(), stats: Stats { backend_reads: plan.reads, ..Stats::default() }, cancelled: self.opts.cancel.is_cancelled() };
             }
         };
-        let ctx = RunCtx { op: plan.operation, reporter, world, writes: AtomicU64::new(0), tasks: AtomicU64::new(0), clone_locks: Mutex::new(BTreeMap::new()) };
+        let ctx = RunCtx { op: plan.operation, reporter, world, writes: AtomicU64::new(0), tasks: AtomicU64::new(0), clone_locks: Mutex::new(BTreeMap::new()), download_locks: Mutex::new(BTreeMap::new()) };
         reporter.report(&Event::PlanComputed { guests: plan.guests.len(), actions: plan.changes() });
 
         let ids: Vec<GuestId> = plan.guests.iter().map(|g| g.id).collect();
@@ -101,7 +107,7 @@ impl Engine {
         for gp in &plan.guests {
             let r = match slots.get(&gp.id) {
                 Some(Slot::Ran(r)) => r.clone(),
-                Some(Slot::Skipped(by)) => skipped(gp, format!("prerequisite {by} did not succeed")),
+                Some(Slot::Skipped(by)) => skipped(gp, format!("waits for {by}, which did not succeed")),
                 Some(Slot::Cancelled) | None => skipped(gp, "interrupted before it started".into()),
             };
             if matches!(slots.get(&gp.id), Some(Slot::Skipped(_) | Slot::Cancelled)) {
@@ -286,6 +292,8 @@ impl Engine {
             Step::Converge => Ok(Done::Noop),
             Step::DownloadTemplate { storage, template } => {
                 // several guests may want the same template: the first download wins
+                let lock = ctx.download_lock(format!("{node}/{storage}/{template}"));
+                let _held = lock.lock().await;
                 let present = hv.storage_content(node, storage, Some("vztmpl")).await?.iter().any(|v| v.volid == format!("{storage}:vztmpl/{template}"));
                 ctx.world.read();
                 if present {
@@ -296,6 +304,8 @@ impl Engine {
             }
             Step::DownloadImage { storage, content, filename, url } => {
                 let volid = format!("{storage}:{content}/{filename}");
+                let lock = ctx.download_lock(format!("{node}/{volid}"));
+                let _held = lock.lock().await;
                 ctx.world.read();
                 if hv.storage_content(node, storage, Some(content)).await?.iter().any(|v| v.volid == volid) {
                     return Ok(Done::Noop);

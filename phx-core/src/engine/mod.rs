@@ -310,8 +310,10 @@ impl Engine {
                             let mut after = cfg.clone();
                             if err.is_none() {
                                 for a in follow {
-                                    if let Step::SetConfig(u) = &a.step {
-                                        after.entries.extend(u.set.clone());
+                                    match &a.step {
+                                        Step::SetConfig(u) => after.entries.extend(u.set.clone()),
+                                        Step::SetRawLxc { lines } => after.raw_lxc = lines.clone(),
+                                        _ => {}
                                     }
                                     gp.actions.push(Action { predicted: true, ..a });
                                 }

@@ -147,6 +147,12 @@ async fn run_task(inner: &Inner, start: impl FnOnce(&mut FakeCluster) -> std::re
     let (upid, latency) = {
         let mut c = lock(inner);
         let upid = start(&mut c).map_err(pve)?;
+        if let Some(status) = c.lost_response.take() {
+            // the task runs, but the client never learns its UPID
+            c.complete(&upid);
+            persist(inner, &c)?;
+            return Err(PveError { status, message: "Broken pipe".into(), errors: BTreeMap::new() }.into_core());
+        }
         persist(inner, &c)?;
         (upid, c.latency_ms)
     };
@@ -170,6 +176,9 @@ fn sync<T>(inner: &Inner, f: impl FnOnce(&mut FakeCluster) -> std::result::Resul
     let mut c = lock(inner);
     let r = f(&mut c).map_err(pve)?;
     persist(inner, &c)?;
+    if let Some(status) = c.lost_response.take() {
+        return Err(PveError { status, message: "Broken pipe".into(), errors: BTreeMap::new() }.into_core());
+    }
     Ok(r)
 }
 

@@ -54,6 +54,10 @@ pub struct FakeCluster {
     /// Operation log (one line per write, `read` lines for reads).
     #[serde(default)]
     pub oplog: Vec<String>,
+    /// A `LostResponse` fault popped by the current call: the caller reports this status
+    /// after the call went through.
+    #[serde(default)]
+    pub lost_response: Option<u16>,
 }
 
 /// How a task ended.
@@ -162,6 +166,7 @@ impl FakeCluster {
             latency_ms: 0,
             counters: Counters::default(),
             oplog: Vec::new(),
+            lost_response: None,
         }
     }
 
@@ -215,6 +220,10 @@ impl FakeCluster {
             }),
             Fault::Error { status, message } => Err(PveError { status, message, errors: BTreeMap::new() }),
             Fault::TaskError { message } => Ok(Some(message)),
+            Fault::LostResponse { status } => {
+                self.lost_response = Some(status);
+                Ok(None)
+            }
         }
     }
 

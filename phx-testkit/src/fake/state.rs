@@ -256,6 +256,12 @@ pub enum Fault {
         /// Exit status text.
         message: String,
     },
+    /// The call goes through but its response is lost (HTTP `status`, e.g. 596): a retry
+    /// then meets "already exists" / "already running".
+    LostResponse {
+        /// Status code seen by the client.
+        status: u16,
+    },
     /// A synchronous error with this status and message.
     Error {
         /// HTTP status.

@@ -30,3 +30,160 @@ async fn rerun_is_reads_only() {
     assert_eq!(r.count(Outcome::Unchanged), 3);
     assert_eq!(r.stats.backend_writes, 0);
 }
+
+fn gid(n: u32) -> phx_core::types::GuestId {
+    phx_core::types::GuestId::new(u64::from(n)).unwrap()
+}
+
+#[tokio::test]
+async fn config_change_sets_only_the_changed_keys() {
+    let fake = fake();
+    run(&engine(&fake, example()), &[102], CREATE).await;
+    oplog(&fake);
+    let mut inv = example();
+    let ct = inv.lxc.get_mut(&gid(102)).unwrap();
+    ct.memory_mb = 2048;
+    ct.pct_options = "nesting=1".parse().unwrap();
+    let e = engine(&fake, inv);
+    let (plan, r) = run(&e, &[102], Operation::Converge { require_existing: true }).await;
+    insta::assert_snapshot!("change_102_plan", plan_text(&plan));
+    insta::assert_snapshot!("change_102_ops", writes(&fake));
+    assert_eq!(r.result(), "ok");
+    // converged again: nothing left to do
+    let again = e.plan(&ids(&[102]), CREATE).await.unwrap();
+    assert!(again.is_empty(), "{}", plan_text(&again));
+}
+
+#[tokio::test]
+async fn reconfigure_of_an_absent_guest_is_an_error_that_changes_nothing() {
+    let fake = fake();
+    let e = engine(&fake, example());
+    let err = e.plan(&ids(&[102]), Operation::Converge { require_existing: true }).await.unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @"CT 102 (proxy) does not exist on the cluster; create it with `phx lxc create 102`");
+    assert_eq!(writes(&fake), "");
+}
+
+#[tokio::test]
+async fn vm_is_cloned_from_a_template_built_from_a_cloud_image() {
+    let fake = fake();
+    let mut inv = example();
+    inv.vms.get_mut(&gid(1001)).unwrap().dependencies.clear();
+    let e = engine(&fake, inv);
+    let (plan, r) = run(&e, &[1001], CREATE).await;
+    insta::assert_snapshot!("vm_clone_plan", plan_text(&plan));
+    insta::assert_snapshot!("vm_clone_ops", writes(&fake));
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    let tmpl = fake.with(|c| c.guests[&9000].clone());
+    assert!(tmpl.is_template());
+    assert_eq!(fake.with(|c| c.guests[&1001].status), phx_core::backend::PowerState::Running);
+}
+
+#[tokio::test]
+async fn mixed_lxc_vm_chain_is_created_prerequisites_first() {
+    let fake = fake();
+    let e = engine(&fake, example());
+    let (plan, r) = run(&e, &[103], CREATE).await;
+    let order: Vec<String> = plan.guests.iter().map(|g| g.id.to_string()).collect();
+    assert_eq!(order.join(" "), "900 9000 101 102 1001 103");
+    insta::assert_snapshot!("mixed_chain_result", summary(&r));
+}
+
+#[tokio::test]
+async fn up_creates_everything_then_starts_in_boot_order() {
+    let fake = fake();
+    let e = engine(&fake, example());
+    let (plan, r) = run(&e, &[], Operation::Up).await;
+    insta::assert_snapshot!("up_plan", plan_text(&plan));
+    let log = writes(&fake);
+    insta::assert_snapshot!("up_ops", log);
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    // starts come last, in boot order; templates never start
+    let starts: Vec<&str> = log.lines().filter(|l| l.contains(".start ")).collect();
+    assert_eq!(starts, ["lxc.start 101", "lxc.start 102", "vm.start 1001", "lxc.start 103"]);
+    let state = fake.snapshot();
+    assert_eq!(state.guests[&900].status, phx_core::backend::PowerState::Stopped);
+    // and a second up changes nothing
+    let again = e.plan(&[], Operation::Up).await.unwrap();
+    assert!(again.is_empty(), "{}", plan_text(&again));
+}
+
+#[tokio::test]
+async fn failure_in_a_chain_skips_dependents_and_finishes_the_rest() {
+    let fake = fake();
+    fake.with(|c| c.fail_next("lxc.clone", phx_testkit::Fault::TaskError { message: "clone failed: no space left on device".into() }));
+    let e = engine(&fake, example());
+    let (_, r) = run(&e, &[], Operation::Up).await;
+    insta::assert_snapshot!("failure_chain_result", summary(&r));
+    assert_eq!(r.result(), "partial");
+    assert_eq!(r.count(Outcome::Failed), 1);
+    assert!(r.count(Outcome::Skipped) >= 2);
+}
+
+#[tokio::test]
+async fn lock_timeout_is_retried_until_it_succeeds() {
+    let fake = fake();
+    let e = engine(&fake, example());
+    run(&e, &[101], CREATE).await;
+    fake.with(|c| {
+        c.guests.get_mut(&101).unwrap().status = phx_core::backend::PowerState::Stopped;
+        c.fail_next("lxc.start", phx_testkit::Fault::LockTimeout);
+        c.fail_next("lxc.start", phx_testkit::Fault::LockTimeout);
+        c.counters.per_op.clear();
+    });
+    let (_, r) = run(&e, &[101], Operation::Start).await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    assert_eq!(fake.with(|c| c.counters.per_op["lxc.start"]), 3);
+}
+
+#[tokio::test]
+async fn lost_response_on_create_counts_as_done_on_retry() {
+    let fake = fake();
+    fake.with(|c| c.fail_next("lxc.create", phx_testkit::Fault::LostResponse { status: 596 }));
+    let e = engine(&fake, example());
+    let (_, r) = run(&e, &[900], CREATE).await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    assert_eq!(fake.with(|c| c.counters.per_op["lxc.create"]), 2);
+}
+
+#[tokio::test]
+async fn task_failure_is_reported_with_upid_and_log_tail_and_not_retried() {
+    let fake = fake();
+    fake.with(|c| c.fail_next("lxc.create", phx_testkit::Fault::TaskError { message: "unable to create CT 900 - mkfs.ext4 failed".into() }));
+    let e = engine(&fake, example());
+    let (_, r) = run(&e, &[900], CREATE).await;
+    insta::assert_snapshot!("task_failure_result", summary(&r));
+    assert_eq!(fake.with(|c| c.counters.per_op["lxc.create"]), 1);
+    // the failed create left nothing behind
+    assert!(fake.with(|c| !c.guests.contains_key(&900)));
+}
+
+#[tokio::test]
+async fn permanent_failure_is_not_retried() {
+    let fake = fake();
+    run(&engine(&fake, example()), &[900], CREATE).await;
+    fake.with(|c| c.fail_next("lxc.config.update", phx_testkit::Fault::Error { status: 500, message: "unable to apply: the disk is full".into() }));
+    let mut inv = example();
+    inv.lxc.get_mut(&gid(900)).unwrap().cores = 2;
+    let (_, r) = run(&engine(&fake, inv), &[900], CREATE).await;
+    assert_eq!(r.result(), "failed");
+    assert_eq!(r.guests[0].error.as_deref(), Some("set: unable to apply: the disk is full"));
+    assert_eq!(fake.with(|c| c.counters.per_op["lxc.config.update"]), 1);
+}
+
+#[tokio::test]
+async fn delete_runs_in_reverse_order_and_refuses_while_dependents_exist() {
+    let fake = fake();
+    let e = engine(&fake, example());
+    run(&e, &[], Operation::Up).await;
+    let (plan, _) = run(&e, &[900], Operation::Delete { force: false }).await;
+    insta::assert_snapshot!(plan_text(&plan), @r"
+    900 Base-Template (Stopped, target)
+      ERROR: 101, 102, 103 depend on CT 900 and still exist; delete them first, or use --force
+    ");
+    oplog(&fake);
+    let (plan, r) = run(&e, &[101, 102, 103, 900], Operation::Delete { force: false }).await;
+    let order: Vec<String> = plan.guests.iter().map(|g| g.id.to_string()).collect();
+    assert_eq!(order.join(" "), "103 102 101 900", "{}", plan_text(&plan));
+    // 101 is a dependency of 102 and 103, which go first; 1001 (not deleted) depends on 102
+    insta::assert_snapshot!("delete_result", summary(&r));
+}
