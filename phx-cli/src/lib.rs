@@ -1,1 +1,95 @@
-//! TODO
+//! The `phx` command line: clap definitions, output rendering, progress, backend wiring.
+//! Behaviour lives in phx-core; each verb here is glue.
+
+pub mod backend;
+pub mod cli;
+pub mod cmd;
+pub mod context;
+pub mod error;
+pub mod output;
+pub mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use phx_core::engine::CancelToken;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command};
+use context::Ctx;
+use error::{EXIT_INTERRUPTED, exit_code, render};
+
+fn init_logging(cli: &Cli) {
+    let default = if cli.global.quiet {
+        "error"
+    } else {
+        match cli.global.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = EnvFilter::try_from_env("PHX_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let ansi = match cli.global.color {
+        cli::ColorChoice::Always => true,
+        cli::ColorChoice::Never => false,
+        cli::ColorChoice::Auto => std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).with_target(false).without_time().try_init();
+}
+
+async fn dispatch(ctx: &mut Ctx, command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Lxc(c) => cmd::guest::run(ctx, phx_core::types::GuestKind::Lxc, c).await,
+        Command::Vm(c) => cmd::guest::run(ctx, phx_core::types::GuestKind::Vm, c).await,
+        Command::Hypervisor(c) => cmd::hypervisor::run(ctx, c).await,
+        Command::Up(a) => cmd::up::run(ctx, a).await,
+        Command::Down(a) => cmd::down::run(ctx, a).await,
+        Command::Plan(a) => cmd::plan::run(ctx, a).await,
+        Command::Status(a) => cmd::status::run(ctx, a).await,
+        Command::Config(c) => cmd::config::run(ctx, c).await,
+        Command::Completions(a) => cmd::completions::run(&a),
+        Command::Sim(c) => cmd::sim::run(ctx, c).await,
+    }
+}
+
+/// Run phx with the process's arguments.
+#[allow(clippy::print_stderr)]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let cancel = CancelToken::default();
+    let mut ctx = Ctx::new(cli.global.clone(), cancel.clone());
+    let code = rt.block_on(async {
+        let watcher = cancel.clone();
+        let quiet = cli.global.quiet;
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                watcher.cancel();
+                if !quiet {
+                    eprintln!("interrupted: letting running steps finish; no new work starts (Ctrl-C again to abort)");
+                }
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+            }
+        });
+        match dispatch(&mut ctx, cli.command).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprint!("{}", render(&e));
+                if cancel.is_cancelled() { EXIT_INTERRUPTED } else { exit_code(&e) }
+            }
+        }
+    });
+    let code = if cancel.is_cancelled() && code == 0 { EXIT_INTERRUPTED } else { code };
+    ExitCode::from(code)
+}

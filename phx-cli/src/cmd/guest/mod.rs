@@ -1,0 +1,69 @@
+//! `phx lxc ...` and `phx vm ...`: the same verbs for both kinds.
+
+mod list;
+pub mod status;
+
+use clap::{Args, Subcommand};
+use phx_core::engine::Operation;
+use phx_core::types::{GuestId, GuestKind};
+
+use crate::context::Ctx;
+
+pub use status::status_table;
+
+#[derive(Debug, Args)]
+pub struct Ids {
+    /// Guest ids
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<GuestId>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GuestCommand {
+    /// Create missing prerequisites (dependency order), then converge the named guests
+    Create(Ids),
+    /// Converge existing guests to their config (error if one does not exist)
+    Reconfigure(Ids),
+    /// Start guests, runnable prerequisites first (templates are never started)
+    Start(Ids),
+    /// Stop guests (clean shutdown, then hard stop after 60 s)
+    Stop {
+        #[command(flatten)]
+        ids: Ids,
+        /// Stop running guests that depend on them first, in reverse order
+        #[arg(long)]
+        with_dependents: bool,
+    },
+    /// Reboot running guests, start stopped ones
+    Restart(Ids),
+    /// Destroy guests and their disks, dependents first
+    Delete {
+        #[command(flatten)]
+        ids: Ids,
+        /// Delete even while other existing guests depend on it, or when the name on the cluster differs
+        #[arg(long)]
+        force: bool,
+    },
+    /// The defined guests (or the given ones) with actual state and drift
+    Status {
+        /// Guest ids (default: all of this kind)
+        #[arg(value_name = "ID")]
+        ids: Vec<GuestId>,
+    },
+    /// Every guest of this kind on the cluster, defined in the config or not
+    List,
+}
+
+pub async fn run(ctx: &mut Ctx, kind: GuestKind, cmd: GuestCommand) -> anyhow::Result<u8> {
+    use crate::cmd::run_op;
+    match cmd {
+        GuestCommand::Create(a) => run_op(ctx, Some(kind), &a.ids, Operation::Converge { require_existing: false }, "create").await,
+        GuestCommand::Reconfigure(a) => run_op(ctx, Some(kind), &a.ids, Operation::Converge { require_existing: true }, "reconfigure").await,
+        GuestCommand::Start(a) => run_op(ctx, Some(kind), &a.ids, Operation::Start, "start").await,
+        GuestCommand::Stop { ids, with_dependents } => run_op(ctx, Some(kind), &ids.ids, Operation::Stop { with_dependents }, "stop").await,
+        GuestCommand::Restart(a) => run_op(ctx, Some(kind), &a.ids, Operation::Restart, "restart").await,
+        GuestCommand::Delete { ids, force } => run_op(ctx, Some(kind), &ids.ids, Operation::Delete { force }, "delete").await,
+        GuestCommand::Status { ids } => status::run(ctx, Some(kind), &ids).await,
+        GuestCommand::List => list::run(ctx, kind).await,
+    }
+}

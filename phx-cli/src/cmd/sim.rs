@@ -1,0 +1,26 @@
+//! `phx sim reset`.
+
+use clap::Subcommand;
+
+use crate::context::Ctx;
+use crate::error::EXIT_OK;
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Start the simulated cluster over: one fresh node, no guests
+    Reset,
+}
+
+pub async fn run(ctx: &mut Ctx, cmd: SimCommand) -> anyhow::Result<u8> {
+    match cmd {
+        SimCommand::Reset => {
+            let path = crate::backend::reset_sim(&ctx.g)?;
+            if ctx.out.json() {
+                ctx.out.json_doc(&serde_json::json!({ "state": path }));
+            } else {
+                ctx.out.text(&format!("Simulated cluster reset: {} (one node `pve`, storages local and local-lvm)", path.display()));
+            }
+            Ok(EXIT_OK)
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! `phx up [ID...]`: converge, start in boot order, then show where everything stands.
+
+use clap::Args;
+use phx_core::engine::Operation;
+use phx_core::types::GuestId;
+
+use crate::cmd::guest::status::{rows, status_table};
+use crate::context::Ctx;
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Guests to bring up (default: every defined guest)
+    #[arg(value_name = "ID")]
+    pub ids: Vec<GuestId>,
+}
+
+pub async fn run(ctx: &mut Ctx, a: UpArgs) -> anyhow::Result<u8> {
+    let code = crate::cmd::run_op(ctx, None, &a.ids, Operation::Up, "up").await?;
+    if !ctx.out.json() && !ctx.g.dry_run && !ctx.cancel.is_cancelled() {
+        let rows = rows(ctx, None, &a.ids).await?;
+        ctx.out.text(&format!("\n{}", status_table(&ctx.out, &rows)));
+    }
+    Ok(code)
+}

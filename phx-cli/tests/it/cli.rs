@@ -1,0 +1,210 @@
+use clap::CommandFactory;
+
+use crate::support::World;
+
+#[test]
+fn cli_definition_is_consistent() {
+    phx_cli::cli::Cli::command().debug_assert();
+}
+
+#[test]
+fn help_of_every_command() {
+    let w = World::new();
+    let mut all = String::new();
+    let paths: &[&[&str]] = &[
+        &[],
+        &["lxc"],
+        &["lxc", "create"],
+        &["lxc", "reconfigure"],
+        &["lxc", "start"],
+        &["lxc", "stop"],
+        &["lxc", "restart"],
+        &["lxc", "delete"],
+        &["lxc", "status"],
+        &["lxc", "list"],
+        &["vm"],
+        &["vm", "create"],
+        &["vm", "delete"],
+        &["hypervisor"],
+        &["up"],
+        &["down"],
+        &["plan"],
+        &["status"],
+        &["config"],
+        &["config", "validate"],
+        &["config", "show"],
+        &["config", "graph"],
+        &["completions"],
+        &["sim"],
+        &["sim", "reset"],
+    ];
+    for p in paths {
+        let mut args: Vec<&str> = p.to_vec();
+        args.push("--help");
+        let r = w.run(&args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.render());
+        all.push_str(&format!("===== phx {}\n{}", p.join(" "), r.stdout));
+    }
+    insta::assert_snapshot!(all);
+}
+
+#[test]
+fn up_on_the_example_then_rerun_changes_nothing() {
+    let w = World::new();
+    let r = w.run(&["up"]);
+    insta::assert_snapshot!("up_example", r.render());
+    assert_eq!(r.code, 0);
+    let r = w.run(&["up"]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    assert!(r.stdout.contains("0 changed, 6 unchanged, 0 failed"), "{}", r.render());
+    let r = w.run(&["status"]);
+    insta::assert_snapshot!("status_after_up", r.render());
+}
+
+#[test]
+fn status_as_json() {
+    let w = World::new();
+    w.run(&["lxc", "create", "101"]);
+    let r = w.run(&["status", "-o", "json"]);
+    assert_eq!(r.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("stdout is one JSON document");
+    insta::assert_json_snapshot!("status_json", v);
+}
+
+#[test]
+fn plan_after_editing_a_value() {
+    let w = World::new();
+    assert_eq!(w.run(&["up"]).code, 0);
+    w.edit("phoenix_lxc_configs.json", "\"memory_mb\": 1024,\n            \"cores\": 2", "\"memory_mb\": 4096,\n            \"cores\": 2");
+    let r = w.run(&["plan"]);
+    insta::assert_snapshot!("plan_after_edit", r.render());
+    let r = w.run(&["plan", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    insta::assert_json_snapshot!("plan_after_edit_json", v);
+}
+
+#[test]
+fn delete_without_yes_on_a_non_terminal_is_refused() {
+    let w = World::new();
+    assert_eq!(w.run(&["lxc", "create", "101"]).code, 0);
+    let r = w.run(&["lxc", "delete", "101"]);
+    insta::assert_snapshot!(r.render());
+    assert_eq!(r.code, 2);
+    let r = w.run(&["lxc", "delete", "101", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.render());
+}
+
+#[test]
+fn lxc_create_of_a_vm_id_names_the_right_command() {
+    let w = World::new();
+    let r = w.run(&["lxc", "create", "1001"]);
+    insta::assert_snapshot!(r.render());
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn unknown_id_is_an_error_and_changes_nothing() {
+    let w = World::new();
+    let r = w.run(&["lxc", "create", "4242"]);
+    insta::assert_snapshot!(r.render());
+    assert_eq!(r.code, 2);
+    assert!(!w.state().exists(), "nothing should have touched the backend");
+}
+
+#[test]
+fn invalid_config_is_exit_2() {
+    let w = World::new();
+    w.edit("phoenix_lxc_configs.json", "\"ip\": \"192.168.50.11/24\"", "\"ip\": \"192.168.50.11\"");
+    let r = w.run(&["up"]);
+    insta::assert_snapshot!(r.render());
+    assert_eq!(r.code, 2);
+    let r = w.run(&["config", "validate", "-o", "json"]);
+    assert_eq!(r.code, 2);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+}
+
+#[test]
+fn partial_failure_exits_3() {
+    let w = World::new();
+    let mut c = w.cmd(&["up"]);
+    c.env("PHX_SIM_FAULTS", "vm.create:task-error=qmcreate failed: storage full");
+    let r = crate::support::run(c, w.dir.path());
+    insta::assert_snapshot!(r.render());
+    assert_eq!(r.code, 3);
+}
+
+#[test]
+fn config_validate_show_and_graph() {
+    let w = World::new();
+    let r = w.run(&["config", "validate"]);
+    insta::assert_snapshot!("validate", r.render());
+    let r = w.run(&["config", "show", "102"]);
+    assert_eq!(r.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["name"], "proxy");
+    let r = w.run(&["config", "graph"]);
+    insta::assert_snapshot!("graph", r.render());
+    let r = w.run(&["config", "graph", "--dot", "102"]);
+    assert!(r.stdout.starts_with("digraph phx {"), "{}", r.render());
+}
+
+#[test]
+fn no_backend_chosen_explains_the_choices() {
+    let w = World::new();
+    let mut c = w.cmd(&["status"]);
+    c.env_remove("PHX_BACKEND").env("PATH", "/nonexistent");
+    let r = crate::support::run(c, w.dir.path());
+    insta::assert_snapshot!(r.render());
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let w = World::new();
+    let r = w.run(&["up", "--dry-run"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("+ 900 Base-Template: create"), "{}", r.render());
+    let r = w.run(&["lxc", "list", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["guests"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn interrupted_run_exits_130_and_leaves_no_half_started_work() {
+    let w = World::new();
+    let mut c = w.cmd(&["up", "-j", "1"]);
+    c.env("PHX_SIM_LATENCY_MS", "150").stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("skipped") && stdout.contains("(interrupted)"), "{stdout}");
+    // the state file is consistent: the next run picks up where this one stopped
+    let r = w.run(&["up"]);
+    assert_eq!(r.code, 0, "{}", r.render());
+}
+
+#[test]
+fn completions_are_generated() {
+    let w = World::new();
+    for sh in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let r = w.run(&["completions", sh]);
+        assert_eq!(r.code, 0);
+        assert!(r.stdout.contains("phx"), "{sh}");
+    }
+}
+
+#[test]
+fn version_and_help_touch_neither_config_nor_backend() {
+    let w = World::new();
+    let mut c = w.cmd(&["--version"]);
+    c.env("PHX_CONFIG_DIR", "/nonexistent").env("PHX_SIM_STATE", "/nonexistent/x.json");
+    let r = crate::support::run(c, w.dir.path());
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.starts_with("phx "));
+}

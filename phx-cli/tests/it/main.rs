@@ -1,0 +1,4 @@
+//! Tests of the `phx` binary against the simulated cluster (one test binary).
+
+mod cli;
+mod support;
