@@ -13,11 +13,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use phx_core::backend::*;
 use phx_core::error::{Error, Result};
-use phx_core::types::{DiskSize, FirewallRule, GuestId, GuestKind, NodeName, SnapshotName, StorageId};
+use phx_core::types::{
+    DiskSize, FirewallRule, GuestId, GuestKind, NodeName, SnapshotName, StorageId,
+};
 
-use super::cluster::{FakeCluster, TaskOutcome};
-use super::state::FakeStorage;
 use super::PveError;
+use super::cluster::{FakeCluster, TaskOutcome};
+use super::guest;
+use super::state::FakeStorage;
 
 struct Inner {
     cluster: Mutex<FakeCluster>,
@@ -43,7 +46,9 @@ pub struct FakeKind {
 
 impl fmt::Debug for FakeBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeBackend").field("persist", &self.inner.persist).finish_non_exhaustive()
+        f.debug_struct("FakeBackend")
+            .field("persist", &self.inner.persist)
+            .finish_non_exhaustive()
     }
 }
 impl fmt::Debug for FakeKind {
@@ -63,8 +68,23 @@ impl FakeBackend {
     }
 
     fn build(cluster: FakeCluster, persist: Option<PathBuf>, scratch: PathBuf) -> Self {
-        let inner = Arc::new(Inner { cluster: Mutex::new(cluster), persist, scratch, default_node: Mutex::new(None) });
-        Self { lxc: FakeKind { inner: inner.clone(), kind: GuestKind::Lxc }, vm: FakeKind { inner: inner.clone(), kind: GuestKind::Vm }, inner }
+        let inner = Arc::new(Inner {
+            cluster: Mutex::new(cluster),
+            persist,
+            scratch,
+            default_node: Mutex::new(None),
+        });
+        Self {
+            lxc: FakeKind {
+                inner: inner.clone(),
+                kind: GuestKind::Lxc,
+            },
+            vm: FakeKind {
+                inner: inner.clone(),
+                kind: GuestKind::Vm,
+            },
+            inner,
+        }
     }
 
     /// A backend persisted in `path` (JSON, written atomically after every change): the sim
@@ -72,7 +92,15 @@ impl FakeBackend {
     /// live next to it.
     pub fn open(path: &Path) -> Result<Self> {
         let cluster = match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::backend("sim", format!("{} is not a phx sim state file ({e}); remove it or run `phx sim reset`", path.display())))?,
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+                Error::backend(
+                    "sim",
+                    format!(
+                        "{} is not a phx sim state file ({e}); remove it or run `phx sim reset`",
+                        path.display()
+                    ),
+                )
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => FakeCluster::new(),
             Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
         };
@@ -119,20 +147,26 @@ impl FakeBackend {
 
     /// Where guest `id`'s files live.
     pub fn guest_root(&self, id: GuestId) -> PathBuf {
-        self.inner.scratch.join("guests").join(id.to_string())
+        guest::guest_root(&self.inner.scratch, id.get())
     }
 }
 
 fn lock(inner: &Inner) -> MutexGuard<'_, FakeCluster> {
-    inner.cluster.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    inner
+        .cluster
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn persist(inner: &Inner, c: &FakeCluster) -> Result<()> {
-    let Some(p) = &inner.persist else { return Ok(()) };
+    let Some(p) = &inner.persist else {
+        return Ok(());
+    };
     let tmp = p.with_extension("json.tmp");
     let data = serde_json::to_vec(c).map_err(|e| Error::backend("sim", e.to_string()))?;
     if let Some(dir) = p.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     }
     std::fs::write(&tmp, data).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
     std::fs::rename(&tmp, p).map_err(|e| Error::io(format!("replacing {}", p.display()), e))
@@ -143,7 +177,10 @@ fn pve(e: PveError) -> Error {
 }
 
 /// Start a task under the lock, wait out the latency, complete it.
-async fn run_task(inner: &Inner, start: impl FnOnce(&mut FakeCluster) -> std::result::Result<String, PveError>) -> Result<TaskDone> {
+async fn run_task(
+    inner: &Inner,
+    start: impl FnOnce(&mut FakeCluster) -> std::result::Result<String, PveError>,
+) -> Result<TaskDone> {
     let (upid, latency) = {
         let mut c = lock(inner);
         let upid = start(&mut c).map_err(pve)?;
@@ -151,7 +188,12 @@ async fn run_task(inner: &Inner, start: impl FnOnce(&mut FakeCluster) -> std::re
             // the task runs, but the client never learns its UPID
             c.complete(&upid);
             persist(inner, &c)?;
-            return Err(PveError { status, message: "Broken pipe".into(), errors: BTreeMap::new() }.into_core());
+            return Err(PveError {
+                status,
+                message: "Broken pipe".into(),
+                errors: BTreeMap::new(),
+            }
+            .into_core());
         }
         persist(inner, &c)?;
         (upid, c.latency_ms)
@@ -166,23 +208,49 @@ async fn run_task(inner: &Inner, start: impl FnOnce(&mut FakeCluster) -> std::re
         o
     };
     match outcome {
-        TaskOutcome::Ok { warnings } => Ok(TaskDone { upid: Some(upid), warnings }),
-        TaskOutcome::Failed { exitstatus, log_tail } => Err(Error::TaskFailed { upid, exit_status: exitstatus, log_tail }),
-        TaskOutcome::Running => Err(Error::backend("fake", format!("task {upid} did not finish"))),
+        TaskOutcome::Ok { warnings } => Ok(TaskDone {
+            upid: Some(upid),
+            warnings,
+        }),
+        TaskOutcome::Failed {
+            exitstatus,
+            log_tail,
+        } => Err(Error::TaskFailed {
+            upid,
+            exit_status: exitstatus,
+            log_tail,
+        }),
+        TaskOutcome::Running => Err(Error::backend(
+            "fake",
+            format!("task {upid} did not finish"),
+        )),
     }
 }
 
-fn sync<T>(inner: &Inner, f: impl FnOnce(&mut FakeCluster) -> std::result::Result<T, PveError>) -> Result<T> {
+fn sync<T>(
+    inner: &Inner,
+    f: impl FnOnce(&mut FakeCluster) -> std::result::Result<T, PveError>,
+) -> Result<T> {
     let mut c = lock(inner);
     let r = f(&mut c).map_err(pve)?;
     persist(inner, &c)?;
     if let Some(status) = c.lost_response.take() {
-        return Err(PveError { status, message: "Broken pipe".into(), errors: BTreeMap::new() }.into_core());
+        return Err(PveError {
+            status,
+            message: "Broken pipe".into(),
+            errors: BTreeMap::new(),
+        }
+        .into_core());
     }
     Ok(r)
 }
 
-fn read<T>(inner: &Inner, op: &str, detail: String, f: impl FnOnce(&FakeCluster) -> std::result::Result<T, PveError>) -> Result<T> {
+fn read<T>(
+    inner: &Inner,
+    op: &str,
+    detail: String,
+    f: impl FnOnce(&FakeCluster) -> std::result::Result<T, PveError>,
+) -> Result<T> {
     let mut c = lock(inner);
     c.count(op, false, detail);
     f(&c).map_err(pve)
@@ -202,66 +270,55 @@ fn storage_info(s: &FakeStorage, used: u64) -> Result<StorageInfo> {
     })
 }
 
-/// Map a guest path (`/tmp/phoenix_run/x.sh`) into the guest's scratch root.
-fn guest_path(root: &Path, p: &str) -> PathBuf {
-    root.join(p.trim_start_matches('/'))
-}
-
-const HOST_DIRS: &[&str] = &["/bin/", "/sbin/", "/usr/", "/lib/", "/lib64/", "/dev/", "/proc/", "/sys/"];
-
 /// Run `argv` as a host process "inside" the guest: absolute paths point into its scratch root.
 async fn run_in(root: &Path, req: &ExecRequest) -> Result<ExecOutput> {
-    std::fs::create_dir_all(root).map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
-    let Some((prog, args)) = req.argv.split_first() else {
-        return Err(Error::InvalidRequest { message: "missing command".into(), params: BTreeMap::new() });
+    guest::ensure_root(root).map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
+    let Some(cmd) = guest::guest_command(root, &req.argv, &req.env) else {
+        return Err(Error::InvalidRequest {
+            message: "missing command".into(),
+            params: BTreeMap::new(),
+        });
     };
-    let map = |a: &String| -> String {
-        if a.starts_with('/') && !HOST_DIRS.iter().any(|d| a.starts_with(d)) {
-            guest_path(root, a).to_string_lossy().into_owned()
-        } else {
-            a.clone()
-        }
-    };
-    let prog = if prog.starts_with('/') && guest_path(root, prog).exists() { guest_path(root, prog).to_string_lossy().into_owned() } else { prog.clone() };
-    let mut cmd = tokio::process::Command::new(&prog);
-    cmd.args(args.iter().map(map)).current_dir(root).env("PHX_GUEST_ROOT", root).kill_on_drop(true);
-    for (k, v) in &req.env {
-        cmd.env(k, v);
-    }
-    cmd.stdin(std::process::Stdio::null());
+    let mut cmd = tokio::process::Command::from(cmd);
+    cmd.kill_on_drop(true).stdin(std::process::Stdio::null());
     let out = match tokio::time::timeout(req.timeout, cmd.output()).await {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => {
             // like lxc-attach: exec of a missing program exits 127 (or 126 if not executable)
-            let code = if e.kind() == std::io::ErrorKind::PermissionDenied { 126 } else { 127 };
-            return Ok(ExecOutput { exit_code: code, stdout: String::new(), stderr: format!("lxc-attach: failed to exec '{}': {e}\n", req.argv[0]) });
+            return Ok(ExecOutput {
+                exit_code: guest::exec_failure_code(&e),
+                stdout: String::new(),
+                stderr: format!("lxc-attach: failed to exec '{}': {e}\n", req.argv[0]),
+            });
         }
-        Err(_) => return Err(Error::Timeout { operation: format!("exec {}", req.argv.join(" ")), after: req.timeout }),
+        Err(_) => {
+            return Err(Error::Timeout {
+                operation: format!("exec {}", req.argv.join(" ")),
+                after: req.timeout,
+            });
+        }
     };
-    Ok(ExecOutput { exit_code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() })
+    Ok(ExecOutput {
+        exit_code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
 }
 
 fn write_into(root: &Path, dest: &str, content: &[u8], mode: u32) -> Result<()> {
-    let p = guest_path(root, dest);
-    let parent = p.parent().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
-    if !parent.is_dir() {
-        return Err(Error::backend("fake", format!("failed to open {dest} for writing: No such file or directory")));
-    }
-    std::fs::write(&p, content).map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).map_err(|e| Error::io(format!("chmod {}", p.display()), e))?;
-    }
-    Ok(())
+    guest::write_into(root, dest, content, mode).map_err(|m| Error::backend("fake", m))
 }
 
 impl FakeKind {
     fn root(&self, id: GuestId) -> PathBuf {
-        self.inner.scratch.join("guests").join(id.to_string())
+        guest::guest_root(&self.inner.scratch, id.get())
     }
     fn name(&self) -> &'static str {
-        if self.kind == GuestKind::Lxc { "lxc" } else { "vm" }
+        if self.kind == GuestKind::Lxc {
+            "lxc"
+        } else {
+            "vm"
+        }
     }
 }
 
@@ -273,33 +330,81 @@ impl GuestManager for FakeKind {
 
     async fn status(&self, node: &NodeName, id: GuestId) -> Result<GuestSummary> {
         let k = self.kind;
-        read(&self.inner, &format!("{}.status", self.name()), id.to_string(), |c| {
-            let g = c.guest(k, node.as_str(), id.get())?;
-            Ok(GuestSummary { id, kind: k, node: node.clone(), name: Some(g.name()), status: g.status, template: g.is_template(), lock: g.lock().map(str::to_string) })
-        })
+        read(
+            &self.inner,
+            &format!("{}.status", self.name()),
+            id.to_string(),
+            |c| {
+                let g = c.guest(k, node.as_str(), id.get())?;
+                Ok(GuestSummary {
+                    id,
+                    kind: k,
+                    node: node.clone(),
+                    name: Some(g.name()),
+                    status: g.status,
+                    template: g.is_template(),
+                    lock: g.lock().map(str::to_string),
+                })
+            },
+        )
     }
 
     async fn config(&self, node: &NodeName, id: GuestId) -> Result<GuestConfig> {
         let k = self.kind;
-        read(&self.inner, &format!("{}.config", self.name()), id.to_string(), |c| {
-            let (entries, raw, digest) = c.config_of(k, node.as_str(), id.get())?;
-            Ok(GuestConfig { entries, raw_lxc: raw, digest: Some(digest) })
+        read(
+            &self.inner,
+            &format!("{}.config", self.name()),
+            id.to_string(),
+            |c| {
+                let (entries, raw, digest) = c.config_of(k, node.as_str(), id.get())?;
+                Ok(GuestConfig {
+                    entries,
+                    raw_lxc: raw,
+                    digest: Some(digest),
+                })
+            },
+        )
+    }
+
+    async fn update_config(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        change: &ConfigUpdate,
+    ) -> Result<()> {
+        let k = self.kind;
+        sync(&self.inner, |c| {
+            c.update_config(
+                k,
+                node.as_str(),
+                id.get(),
+                &change.set,
+                &change.delete,
+                change.digest.as_deref(),
+            )
         })
     }
 
-    async fn update_config(&self, node: &NodeName, id: GuestId, change: &ConfigUpdate) -> Result<()> {
+    async fn resize(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        disk: &str,
+        size: DiskSize,
+    ) -> Result<TaskDone> {
         let k = self.kind;
-        sync(&self.inner, |c| c.update_config(k, node.as_str(), id.get(), &change.set, &change.delete, change.digest.as_deref()))
-    }
-
-    async fn resize(&self, node: &NodeName, id: GuestId, disk: &str, size: DiskSize) -> Result<TaskDone> {
-        let k = self.kind;
-        run_task(&self.inner, |c| c.resize(k, node.as_str(), id.get(), disk, &size.to_string())).await
+        run_task(&self.inner, |c| {
+            c.resize(k, node.as_str(), id.get(), disk, &size.to_string())
+        })
+        .await
     }
 
     async fn start(&self, node: &NodeName, id: GuestId) -> Result<TaskDone> {
         let k = self.kind;
-        run_task(&self.inner, |c| c.power(k, node.as_str(), id.get(), "start")).await
+        run_task(&self.inner, |c| {
+            c.power(k, node.as_str(), id.get(), "start")
+        })
+        .await
     }
 
     async fn stop(&self, node: &NodeName, id: GuestId) -> Result<TaskDone> {
@@ -309,17 +414,31 @@ impl GuestManager for FakeKind {
 
     async fn shutdown(&self, node: &NodeName, id: GuestId, _timeout: Duration) -> Result<TaskDone> {
         let k = self.kind;
-        run_task(&self.inner, |c| c.power(k, node.as_str(), id.get(), "shutdown")).await
+        run_task(&self.inner, |c| {
+            c.power(k, node.as_str(), id.get(), "shutdown")
+        })
+        .await
     }
 
     async fn reboot(&self, node: &NodeName, id: GuestId) -> Result<TaskDone> {
         let k = self.kind;
-        run_task(&self.inner, |c| c.power(k, node.as_str(), id.get(), "reboot")).await
+        run_task(&self.inner, |c| {
+            c.power(k, node.as_str(), id.get(), "reboot")
+        })
+        .await
     }
 
-    async fn destroy(&self, node: &NodeName, id: GuestId, opts: &DestroyOptions) -> Result<TaskDone> {
+    async fn destroy(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        opts: &DestroyOptions,
+    ) -> Result<TaskDone> {
         let k = self.kind;
-        let r = run_task(&self.inner, |c| c.destroy(k, node.as_str(), id.get(), opts.purge)).await;
+        let r = run_task(&self.inner, |c| {
+            c.destroy(k, node.as_str(), id.get(), opts.purge)
+        })
+        .await;
         if r.is_ok() {
             let _ = std::fs::remove_dir_all(self.root(id));
         }
@@ -328,82 +447,179 @@ impl GuestManager for FakeKind {
 
     async fn snapshots(&self, node: &NodeName, id: GuestId) -> Result<Vec<SnapshotInfo>> {
         let k = self.kind;
-        read(&self.inner, &format!("{}.snapshots", self.name()), id.to_string(), |c| {
-            let g = c.guest(k, node.as_str(), id.get())?;
-            Ok(g.snapshots.iter().map(|s| SnapshotInfo { name: s.name.clone(), parent: s.parent.clone(), description: s.description.clone(), snaptime: Some(s.snaptime) }).collect())
+        read(
+            &self.inner,
+            &format!("{}.snapshots", self.name()),
+            id.to_string(),
+            |c| {
+                let g = c.guest(k, node.as_str(), id.get())?;
+                Ok(g.snapshots
+                    .iter()
+                    .map(|s| SnapshotInfo {
+                        name: s.name.clone(),
+                        parent: s.parent.clone(),
+                        description: s.description.clone(),
+                        snaptime: Some(s.snaptime),
+                    })
+                    .collect())
+            },
+        )
+    }
+
+    async fn snapshot_create(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        name: &SnapshotName,
+        description: &str,
+    ) -> Result<TaskDone> {
+        let k = self.kind;
+        run_task(&self.inner, |c| {
+            c.snapshot(k, node.as_str(), id.get(), name.as_str(), description)
         })
+        .await
     }
 
-    async fn snapshot_create(&self, node: &NodeName, id: GuestId, name: &SnapshotName, description: &str) -> Result<TaskDone> {
+    async fn snapshot_delete(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        name: &SnapshotName,
+    ) -> Result<TaskDone> {
         let k = self.kind;
-        run_task(&self.inner, |c| c.snapshot(k, node.as_str(), id.get(), name.as_str(), description)).await
+        run_task(&self.inner, |c| {
+            c.delete_snapshot(k, node.as_str(), id.get(), name.as_str())
+        })
+        .await
     }
 
-    async fn snapshot_delete(&self, node: &NodeName, id: GuestId, name: &SnapshotName) -> Result<TaskDone> {
+    async fn snapshot_rollback(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        name: &SnapshotName,
+    ) -> Result<TaskDone> {
         let k = self.kind;
-        run_task(&self.inner, |c| c.delete_snapshot(k, node.as_str(), id.get(), name.as_str())).await
-    }
-
-    async fn snapshot_rollback(&self, node: &NodeName, id: GuestId, name: &SnapshotName) -> Result<TaskDone> {
-        let k = self.kind;
-        run_task(&self.inner, |c| c.rollback(k, node.as_str(), id.get(), name.as_str())).await
+        run_task(&self.inner, |c| {
+            c.rollback(k, node.as_str(), id.get(), name.as_str())
+        })
+        .await
     }
 
     async fn template(&self, node: &NodeName, id: GuestId) -> Result<()> {
         let k = self.kind;
-        run_task(&self.inner, |c| c.template(k, node.as_str(), id.get())).await.map(|_| ())
+        run_task(&self.inner, |c| c.template(k, node.as_str(), id.get()))
+            .await
+            .map(|_| ())
     }
 
     async fn firewall(&self, node: &NodeName, id: GuestId) -> Result<FirewallState> {
         let k = self.kind;
-        read(&self.inner, &format!("{}.firewall", self.name()), id.to_string(), |c| {
-            let g = c.guest(k, node.as_str(), id.get())?;
-            Ok(FirewallState { options: g.firewall.options.clone(), rules: g.firewall.rules.clone() })
+        read(
+            &self.inner,
+            &format!("{}.firewall", self.name()),
+            id.to_string(),
+            |c| {
+                let g = c.guest(k, node.as_str(), id.get())?;
+                Ok(FirewallState {
+                    options: g.firewall.options.clone(),
+                    rules: g.firewall.rules.clone(),
+                })
+            },
+        )
+    }
+
+    async fn set_firewall_options(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        opts: &FirewallOptions,
+    ) -> Result<()> {
+        let k = self.kind;
+        sync(&self.inner, |c| {
+            c.set_guest_firewall(k, node.as_str(), id.get(), Some(opts), None)
         })
     }
 
-    async fn set_firewall_options(&self, node: &NodeName, id: GuestId, opts: &FirewallOptions) -> Result<()> {
+    async fn set_firewall_rules(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        rules: &[FirewallRule],
+    ) -> Result<()> {
         let k = self.kind;
-        sync(&self.inner, |c| c.set_guest_firewall(k, node.as_str(), id.get(), Some(opts), None))
-    }
-
-    async fn set_firewall_rules(&self, node: &NodeName, id: GuestId, rules: &[FirewallRule]) -> Result<()> {
-        let k = self.kind;
-        sync(&self.inner, |c| c.set_guest_firewall(k, node.as_str(), id.get(), None, Some(rules)))
+        sync(&self.inner, |c| {
+            c.set_guest_firewall(k, node.as_str(), id.get(), None, Some(rules))
+        })
     }
 }
 
 #[async_trait]
 impl LxcManager for FakeKind {
     async fn create(&self, node: &NodeName, req: &LxcCreate) -> Result<TaskDone> {
-        run_task(&self.inner, |c| c.lxc_create(node.as_str(), req.id.get(), &req.ostemplate, &req.params)).await
-    }
-
-    async fn clone_guest(&self, node: &NodeName, req: &CloneRequest) -> Result<TaskDone> {
         run_task(&self.inner, |c| {
-            c.clone_guest(GuestKind::Lxc, node.as_str(), req.source.get(), req.target.get(), req.snapname.as_deref(), req.name.as_deref(), req.storage.as_ref().map(StorageId::as_str), Some(req.full))
+            c.lxc_create(node.as_str(), req.id.get(), &req.ostemplate, &req.params)
         })
         .await
     }
 
-    async fn set_raw_config(&self, node: &NodeName, id: GuestId, lines: &[(String, String)]) -> Result<()> {
-        sync(&self.inner, |c| c.set_raw_lxc(node.as_str(), id.get(), lines))
+    async fn clone_guest(&self, node: &NodeName, req: &CloneRequest) -> Result<TaskDone> {
+        run_task(&self.inner, |c| {
+            c.clone_guest(
+                GuestKind::Lxc,
+                node.as_str(),
+                req.source.get(),
+                req.target.get(),
+                req.snapname.as_deref(),
+                req.name.as_deref(),
+                req.storage.as_ref().map(StorageId::as_str),
+                Some(req.full),
+            )
+        })
+        .await
+    }
+
+    async fn set_raw_config(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        lines: &[(String, String)],
+    ) -> Result<()> {
+        sync(&self.inner, |c| {
+            c.set_raw_lxc(node.as_str(), id.get(), lines)
+        })
     }
 
     async fn exec(&self, node: &NodeName, id: GuestId, req: &ExecRequest) -> Result<ExecOutput> {
-        read(&self.inner, "lxc.exec", format!("{id} {}", req.argv.join(" ")), |c| {
-            let g = c.guest(GuestKind::Lxc, node.as_str(), id.get())?;
-            if g.status != PowerState::Running {
-                return Err(PveError::e500(format!("container '{id}' not running!")));
-            }
-            Ok(())
-        })?;
+        read(
+            &self.inner,
+            "lxc.exec",
+            format!("{id} {}", req.argv.join(" ")),
+            |c| {
+                let g = c.guest(GuestKind::Lxc, node.as_str(), id.get())?;
+                if g.status != PowerState::Running {
+                    return Err(PveError::e500(format!("container '{id}' not running!")));
+                }
+                Ok(())
+            },
+        )?;
         run_in(&self.root(id), req).await
     }
 
-    async fn push(&self, node: &NodeName, id: GuestId, content: &[u8], dest: &str, mode: u32) -> Result<()> {
+    async fn push(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        content: &[u8],
+        dest: &str,
+        mode: u32,
+    ) -> Result<()> {
         sync(&self.inner, |c| {
-            c.count("lxc.push", true, format!("{id} {dest} {}B mode={mode:o}", content.len()));
+            c.count(
+                "lxc.push",
+                true,
+                format!("{id} {dest} {}B mode={mode:o}", content.len()),
+            );
             let g = c.guest(GuestKind::Lxc, node.as_str(), id.get())?;
             if g.status != PowerState::Running {
                 return Err(PveError::e500("can only push files to a running CT"));
@@ -415,9 +631,18 @@ impl LxcManager for FakeKind {
 }
 
 impl FakeKind {
-    fn agent_ready(&self, c: &FakeCluster, node: &NodeName, id: GuestId) -> std::result::Result<(), PveError> {
+    fn agent_ready(
+        &self,
+        c: &FakeCluster,
+        node: &NodeName,
+        id: GuestId,
+    ) -> std::result::Result<(), PveError> {
         let g = c.guest(GuestKind::Vm, node.as_str(), id.get())?;
-        if !g.config.get("agent").is_some_and(|a| a.split(',').any(|kv| matches!(kv, "1" | "enabled=1"))) {
+        if !g
+            .config
+            .get("agent")
+            .is_some_and(|a| a.split(',').any(|kv| matches!(kv, "1" | "enabled=1")))
+        {
             return Err(PveError::e500("No QEMU guest agent configured"));
         }
         if g.status != PowerState::Running {
@@ -430,12 +655,24 @@ impl FakeKind {
 #[async_trait]
 impl VmManager for FakeKind {
     async fn create(&self, node: &NodeName, req: &VmCreate) -> Result<TaskDone> {
-        run_task(&self.inner, |c| c.vm_create(node.as_str(), req.id.get(), &req.params)).await
+        run_task(&self.inner, |c| {
+            c.vm_create(node.as_str(), req.id.get(), &req.params)
+        })
+        .await
     }
 
     async fn clone_guest(&self, node: &NodeName, req: &CloneRequest) -> Result<TaskDone> {
         run_task(&self.inner, |c| {
-            c.clone_guest(GuestKind::Vm, node.as_str(), req.source.get(), req.target.get(), req.snapname.as_deref(), req.name.as_deref(), req.storage.as_ref().map(StorageId::as_str), Some(req.full))
+            c.clone_guest(
+                GuestKind::Vm,
+                node.as_str(),
+                req.source.get(),
+                req.target.get(),
+                req.snapname.as_deref(),
+                req.name.as_deref(),
+                req.storage.as_ref().map(StorageId::as_str),
+                Some(req.full),
+            )
         })
         .await
     }
@@ -448,17 +685,39 @@ impl VmManager for FakeKind {
     }
 
     async fn agent_ping(&self, node: &NodeName, id: GuestId) -> Result<()> {
-        read(&self.inner, "vm.agent.ping", id.to_string(), |c| self.agent_ready(c, node, id))
+        read(&self.inner, "vm.agent.ping", id.to_string(), |c| {
+            self.agent_ready(c, node, id)
+        })
     }
 
-    async fn agent_exec(&self, node: &NodeName, id: GuestId, req: &ExecRequest) -> Result<ExecOutput> {
-        read(&self.inner, "vm.agent.exec", format!("{id} {}", req.argv.join(" ")), |c| self.agent_ready(c, node, id))?;
+    async fn agent_exec(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        req: &ExecRequest,
+    ) -> Result<ExecOutput> {
+        read(
+            &self.inner,
+            "vm.agent.exec",
+            format!("{id} {}", req.argv.join(" ")),
+            |c| self.agent_ready(c, node, id),
+        )?;
         run_in(&self.root(id), req).await
     }
 
-    async fn agent_file_write(&self, node: &NodeName, id: GuestId, path: &str, content: &[u8]) -> Result<()> {
+    async fn agent_file_write(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        path: &str,
+        content: &[u8],
+    ) -> Result<()> {
         sync(&self.inner, |c| {
-            c.count("vm.agent.file-write", true, format!("{id} {path} {}B", content.len()));
+            c.count(
+                "vm.agent.file-write",
+                true,
+                format!("{id} {path} {}B", content.len()),
+            );
             self.agent_ready(c, node, id)
         })?;
         write_into(&self.root(id), path, content, 0o644)
@@ -472,7 +731,13 @@ impl Hypervisor for FakeBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { lxc_exec: true, vm_agent: true, host_exec: true, raw_lxc_config: true, multi_node: true }
+        Capabilities {
+            lxc_exec: true,
+            vm_agent: true,
+            host_exec: true,
+            raw_lxc_config: true,
+            multi_node: true,
+        }
     }
 
     fn lxc(&self) -> &dyn LxcManager {
@@ -484,34 +749,80 @@ impl Hypervisor for FakeBackend {
     }
 
     async fn version(&self) -> Result<Version> {
-        read(&self.inner, "version", String::new(), |c| Ok(Version { version: c.version.clone(), release: c.version.rsplit_once('.').map(|(a, _)| a.to_string()).unwrap_or_default() }))
+        read(&self.inner, "version", String::new(), |c| {
+            Ok(Version {
+                version: c.version.clone(),
+                release: c
+                    .version
+                    .rsplit_once('.')
+                    .map(|(a, _)| a.to_string())
+                    .unwrap_or_default(),
+            })
+        })
     }
 
     async fn nodes(&self) -> Result<Vec<NodeInfo>> {
         read(&self.inner, "nodes", String::new(), |c| {
-            Ok(c.nodes.values().filter_map(|n| Some(NodeInfo { name: NodeName::new(n.name.clone()).ok()?, status: n.status.clone(), maxcpu: Some(n.maxcpu), maxmem: Some(n.maxmem) })).collect())
+            Ok(c.nodes
+                .values()
+                .filter_map(|n| {
+                    Some(NodeInfo {
+                        name: NodeName::new(n.name.clone()).ok()?,
+                        status: n.status.clone(),
+                        maxcpu: Some(n.maxcpu),
+                        maxmem: Some(n.maxmem),
+                    })
+                })
+                .collect())
         })
     }
 
     async fn default_node(&self) -> Result<NodeName> {
         let chosen = self.inner.default_node.lock().ok().and_then(|d| d.clone());
         let c = self.lock();
-        let n = chosen.or_else(|| c.nodes.keys().next().cloned()).ok_or_else(|| Error::backend("fake", "the cluster has no nodes"))?;
+        let n = chosen
+            .or_else(|| c.nodes.keys().next().cloned())
+            .ok_or_else(|| Error::backend("fake", "the cluster has no nodes"))?;
         NodeName::new(n).map_err(|e| Error::backend("fake", e.to_string()))
     }
 
     async fn guests(&self) -> Result<Vec<GuestSummary>> {
-        read(&self.inner, "cluster.resources", String::new(), |c| Ok(c.resources()))
+        read(&self.inner, "cluster.resources", String::new(), |c| {
+            Ok(c.resources())
+        })
     }
 
     async fn storages(&self, node: &NodeName) -> Result<Vec<StorageInfo>> {
-        let list = read(&self.inner, "storage.status", node.to_string(), |c| c.storage_status(node.as_str()))?;
-        list.iter().map(|(s, used)| storage_info(s, *used)).collect()
+        let list = read(&self.inner, "storage.status", node.to_string(), |c| {
+            c.storage_status(node.as_str())
+        })?;
+        list.iter()
+            .map(|(s, used)| storage_info(s, *used))
+            .collect()
     }
 
-    async fn storage_content(&self, node: &NodeName, storage: &StorageId, content: Option<&str>) -> Result<Vec<VolumeInfo>> {
-        let vols = read(&self.inner, "storage.content", format!("{storage} {}", content.unwrap_or("")), |c| c.content(node.as_str(), storage.as_str(), content))?;
-        Ok(vols.iter().map(|v| VolumeInfo { volid: v.volid(), content: v.content.clone(), format: v.format.clone(), size: v.size, vmid: v.vmid.and_then(|i| GuestId::new(u64::from(i)).ok()) }).collect())
+    async fn storage_content(
+        &self,
+        node: &NodeName,
+        storage: &StorageId,
+        content: Option<&str>,
+    ) -> Result<Vec<VolumeInfo>> {
+        let vols = read(
+            &self.inner,
+            "storage.content",
+            format!("{storage} {}", content.unwrap_or("")),
+            |c| c.content(node.as_str(), storage.as_str(), content),
+        )?;
+        Ok(vols
+            .iter()
+            .map(|v| VolumeInfo {
+                volid: v.volid(),
+                content: v.content.clone(),
+                format: v.format.clone(),
+                size: v.size,
+                vmid: v.vmid.and_then(|i| GuestId::new(u64::from(i)).ok()),
+            })
+            .collect())
     }
 
     async fn add_storage(&self, spec: &StorageSpec) -> Result<()> {
@@ -521,7 +832,10 @@ impl Hypervisor for FakeBackend {
             content: spec.content.clone(),
             shared: spec.params.get("shared").is_some_and(|v| v == "1") || spec.kind == "nfs",
             disabled: false,
-            nodes: spec.params.get("nodes").map(|n| n.split(',').map(str::to_string).collect()),
+            nodes: spec
+                .params
+                .get("nodes")
+                .map(|n| n.split(',').map(str::to_string).collect()),
             total: 1024 * 1024 * 1024 * 1024,
             params: spec.params.clone(),
         };
@@ -529,7 +843,9 @@ impl Hypervisor for FakeBackend {
     }
 
     async fn set_storage_content(&self, storage: &StorageId, content: &[String]) -> Result<()> {
-        sync(&self.inner, |c| c.set_storage_content(storage.as_str(), content))
+        sync(&self.inner, |c| {
+            c.set_storage_content(storage.as_str(), content)
+        })
     }
 
     async fn remove_storage(&self, storage: &StorageId) -> Result<()> {
@@ -537,19 +853,41 @@ impl Hypervisor for FakeBackend {
     }
 
     async fn available_templates(&self, _node: &NodeName) -> Result<Vec<String>> {
-        read(&self.inner, "aplinfo", String::new(), |c| Ok(c.catalogue.iter().map(|(_, t)| t.clone()).collect()))
+        read(&self.inner, "aplinfo", String::new(), |c| {
+            Ok(c.catalogue.iter().map(|(_, t)| t.clone()).collect())
+        })
     }
 
-    async fn download_template(&self, node: &NodeName, storage: &StorageId, template: &str) -> Result<TaskDone> {
-        run_task(&self.inner, |c| c.download_template(node.as_str(), storage.as_str(), template)).await
+    async fn download_template(
+        &self,
+        node: &NodeName,
+        storage: &StorageId,
+        template: &str,
+    ) -> Result<TaskDone> {
+        run_task(&self.inner, |c| {
+            c.download_template(node.as_str(), storage.as_str(), template)
+        })
+        .await
     }
 
-    async fn download_url(&self, node: &NodeName, storage: &StorageId, content: &str, filename: &str, url: &str) -> Result<TaskDone> {
-        run_task(&self.inner, |c| c.download_url(node.as_str(), storage.as_str(), content, filename, url)).await
+    async fn download_url(
+        &self,
+        node: &NodeName,
+        storage: &StorageId,
+        content: &str,
+        filename: &str,
+        url: &str,
+    ) -> Result<TaskDone> {
+        run_task(&self.inner, |c| {
+            c.download_url(node.as_str(), storage.as_str(), content, filename, url)
+        })
+        .await
     }
 
     async fn users(&self) -> Result<Vec<String>> {
-        read(&self.inner, "access.users", String::new(), |c| Ok(c.users.keys().cloned().collect()))
+        read(&self.inner, "access.users", String::new(), |c| {
+            Ok(c.users.keys().cloned().collect())
+        })
     }
 
     async fn add_user(&self, userid: &str, comment: &str) -> Result<()> {
@@ -557,7 +895,9 @@ impl Hypervisor for FakeBackend {
     }
 
     async fn acl(&self) -> Result<Vec<(String, String, String)>> {
-        read(&self.inner, "access.acl", String::new(), |c| Ok(c.acl.clone()))
+        read(&self.inner, "access.acl", String::new(), |c| {
+            Ok(c.acl.clone())
+        })
     }
 
     async fn set_acl(&self, path: &str, userid: &str, role: &str) -> Result<()> {
@@ -565,7 +905,12 @@ impl Hypervisor for FakeBackend {
     }
 
     async fn cluster_firewall(&self) -> Result<FirewallState> {
-        read(&self.inner, "cluster.firewall", String::new(), |c| Ok(FirewallState { options: c.cluster_firewall.options.clone(), rules: c.cluster_firewall.rules.clone() }))
+        read(&self.inner, "cluster.firewall", String::new(), |c| {
+            Ok(FirewallState {
+                options: c.cluster_firewall.options.clone(),
+                rules: c.cluster_firewall.rules.clone(),
+            })
+        })
     }
 
     async fn set_cluster_firewall_options(&self, opts: &FirewallOptions) -> Result<()> {
@@ -578,18 +923,31 @@ impl Hypervisor for FakeBackend {
 
     async fn node_dns(&self, node: &NodeName) -> Result<(Option<String>, Vec<String>)> {
         read(&self.inner, "node.dns", node.to_string(), |c| {
-            let n = c.nodes.get(node.as_str()).ok_or_else(|| PveError::param("node", format!("no such cluster node '{node}'")))?;
+            let n = c
+                .nodes
+                .get(node.as_str())
+                .ok_or_else(|| PveError::param("node", format!("no such cluster node '{node}'")))?;
             Ok((n.dns_search.clone(), n.dns_servers.clone()))
         })
     }
 
-    async fn set_node_dns(&self, node: &NodeName, search: &str, nameservers: &[String]) -> Result<()> {
-        sync(&self.inner, |c| c.set_dns(node.as_str(), search, nameservers))
+    async fn set_node_dns(
+        &self,
+        node: &NodeName,
+        search: &str,
+        nameservers: &[String],
+    ) -> Result<()> {
+        sync(&self.inner, |c| {
+            c.set_dns(node.as_str(), search, nameservers)
+        })
     }
 
     async fn node_timezone(&self, node: &NodeName) -> Result<String> {
         read(&self.inner, "node.time", node.to_string(), |c| {
-            let n = c.nodes.get(node.as_str()).ok_or_else(|| PveError::param("node", format!("no such cluster node '{node}'")))?;
+            let n = c
+                .nodes
+                .get(node.as_str())
+                .ok_or_else(|| PveError::param("node", format!("no such cluster node '{node}'")))?;
             Ok(n.timezone.clone())
         })
     }
@@ -599,20 +957,43 @@ impl Hypervisor for FakeBackend {
     }
 
     async fn host_exec(&self, node: &NodeName, req: &ExecRequest) -> Result<ExecOutput> {
-        read(&self.inner, "node.exec", format!("{node} {}", req.argv.join(" ")), |c| c.nodes.get(node.as_str()).map(|_| ()).ok_or_else(|| PveError::param("node", format!("no such cluster node '{node}'"))))?;
+        read(
+            &self.inner,
+            "node.exec",
+            format!("{node} {}", req.argv.join(" ")),
+            |c| {
+                c.nodes.get(node.as_str()).map(|_| ()).ok_or_else(|| {
+                    PveError::param("node", format!("no such cluster node '{node}'"))
+                })
+            },
+        )?;
         let Some((prog, args)) = req.argv.split_first() else {
-            return Err(Error::InvalidRequest { message: "missing command".into(), params: BTreeMap::new() });
+            return Err(Error::InvalidRequest {
+                message: "missing command".into(),
+                params: BTreeMap::new(),
+            });
         };
         let mut cmd = tokio::process::Command::new(prog);
-        cmd.args(args).kill_on_drop(true).stdin(std::process::Stdio::null());
+        cmd.args(args)
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null());
         for (k, v) in &req.env {
             cmd.env(k, v);
         }
         let out = match tokio::time::timeout(req.timeout, cmd.output()).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => return Err(Error::io(format!("running {prog} on node {node}"), e)),
-            Err(_) => return Err(Error::Timeout { operation: format!("{} on node {node}", req.argv.join(" ")), after: req.timeout }),
+            Err(_) => {
+                return Err(Error::Timeout {
+                    operation: format!("{} on node {node}", req.argv.join(" ")),
+                    after: req.timeout,
+                });
+            }
         };
-        Ok(ExecOutput { exit_code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() })
+        Ok(ExecOutput {
+            exit_code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
     }
 }

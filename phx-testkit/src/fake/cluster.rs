@@ -10,9 +10,9 @@ use phx_core::types::{DiskSize, FirewallRule, GuestId, GuestKind, NodeName};
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
+use super::PveError;
 use super::schema::{canonical, indexed, is_disk};
 use super::state::*;
-use super::PveError;
 
 const GIB: u64 = 1024 * 1024 * 1024;
 
@@ -60,6 +60,9 @@ pub struct FakeCluster {
     pub lost_response: Option<u16>,
 }
 
+/// A config as `GET .../config` returns it: entries, raw `lxc.*` lines, digest.
+pub type ConfigView = (BTreeMap<String, String>, Vec<(String, String)>, String);
+
 /// How a task ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskOutcome {
@@ -82,7 +85,10 @@ pub enum TaskOutcome {
 const MAX_TASKS: usize = 2000;
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl Default for FakeCluster {
@@ -105,7 +111,15 @@ impl FakeCluster {
             .map(|n| {
                 (
                     (*n).to_string(),
-                    FakeNode { name: (*n).to_string(), status: "online".into(), dns_search: Some("localdomain".into()), dns_servers: vec!["192.168.1.1".into()], timezone: "UTC".into(), maxcpu: 16, maxmem: 64 * GIB },
+                    FakeNode {
+                        name: (*n).to_string(),
+                        status: "online".into(),
+                        dns_search: Some("localdomain".into()),
+                        dns_servers: vec!["192.168.1.1".into()],
+                        timezone: "UTC".into(),
+                        maxcpu: 16,
+                        maxmem: 64 * GIB,
+                    },
                 )
             })
             .collect();
@@ -115,7 +129,12 @@ impl FakeCluster {
             FakeStorage {
                 id: "local".into(),
                 kind: "dir".into(),
-                content: vec!["iso".into(), "vztmpl".into(), "backup".into(), "snippets".into()],
+                content: vec![
+                    "iso".into(),
+                    "vztmpl".into(),
+                    "backup".into(),
+                    "snippets".into(),
+                ],
                 shared: false,
                 disabled: false,
                 nodes: None,
@@ -133,7 +152,10 @@ impl FakeCluster {
                 disabled: false,
                 nodes: None,
                 total: 800 * GIB,
-                params: BTreeMap::from([("vgname".into(), "pve".into()), ("thinpool".into(), "data".into())]),
+                params: BTreeMap::from([
+                    ("vgname".into(), "pve".into()),
+                    ("thinpool".into(), "data".into()),
+                ]),
             },
         );
         let catalogue = [
@@ -187,10 +209,18 @@ impl FakeCluster {
     pub(crate) fn count(&mut self, op: &str, write: bool, detail: String) {
         if write {
             self.counters.writes += 1;
-            self.oplog.push(if detail.is_empty() { op.to_string() } else { format!("{op} {detail}") });
+            self.oplog.push(if detail.is_empty() {
+                op.to_string()
+            } else {
+                format!("{op} {detail}")
+            });
         } else {
             self.counters.reads += 1;
-            self.oplog.push(if detail.is_empty() { format!("read {op}") } else { format!("read {op} {detail}") });
+            self.oplog.push(if detail.is_empty() {
+                format!("read {op}")
+            } else {
+                format!("read {op} {detail}")
+            });
         }
         *self.counters.per_op.entry(op.to_string()).or_default() += 1;
     }
@@ -202,7 +232,9 @@ impl FakeCluster {
 
     /// Pop an injected fault; synchronous ones become an error right away.
     fn fault(&mut self, op: &str, lock_path: &str) -> Result<Option<String>, PveError> {
-        let Some(q) = self.faults.get_mut(op) else { return Ok(None) };
+        let Some(q) = self.faults.get_mut(op) else {
+            return Ok(None);
+        };
         if q.is_empty() {
             return Ok(None);
         }
@@ -230,7 +262,9 @@ impl FakeCluster {
     // ----- lookups -------------------------------------------------------------------
 
     fn node(&self, node: &str) -> Result<&FakeNode, PveError> {
-        self.nodes.get(node).ok_or_else(|| PveError::param("node", format!("no such cluster node '{node}'")))
+        self.nodes
+            .get(node)
+            .ok_or_else(|| PveError::param("node", format!("no such cluster node '{node}'")))
     }
 
     /// The guest `id` of `kind` on `node`, or Proxmox's "does not exist" error.
@@ -239,15 +273,28 @@ impl FakeCluster {
         match self.guests.get(&id) {
             Some(g) if g.kind == kind && g.node == node => Ok(g),
             _ => Err(PveError::e500(match kind {
-                GuestKind::Lxc => format!("Configuration file '{}' does not exist", conf_path(node, kind, id)),
-                GuestKind::Vm => format!("Configuration file '{}' does not exist", conf_path(node, kind, id)),
+                GuestKind::Lxc => format!(
+                    "Configuration file '{}' does not exist",
+                    conf_path(node, kind, id)
+                ),
+                GuestKind::Vm => format!(
+                    "Configuration file '{}' does not exist",
+                    conf_path(node, kind, id)
+                ),
             })),
         }
     }
 
-    fn guest_mut(&mut self, kind: GuestKind, node: &str, id: u32) -> Result<&mut FakeGuest, PveError> {
+    fn guest_mut(
+        &mut self,
+        kind: GuestKind,
+        node: &str,
+        id: u32,
+    ) -> Result<&mut FakeGuest, PveError> {
         self.guest(kind, node, id)?;
-        self.guests.get_mut(&id).ok_or_else(|| PveError::e500("vanished"))
+        self.guests
+            .get_mut(&id)
+            .ok_or_else(|| PveError::e500("vanished"))
     }
 
     fn check_unlocked(g: &FakeGuest) -> Result<(), PveError> {
@@ -270,18 +317,33 @@ impl FakeCluster {
 
     // ----- tasks ---------------------------------------------------------------------
 
-    fn start_task(&mut self, node: &str, kind: &str, id: &str, mut effect: Effect, log: Vec<String>, fail: Option<String>) -> String {
+    fn start_task(
+        &mut self,
+        node: &str,
+        kind: &str,
+        id: &str,
+        mut effect: Effect,
+        log: Vec<String>,
+        fail: Option<String>,
+    ) -> String {
         self.clock += 1;
         self.next_pid += 1;
         let pstart = 0x0100_0000u32.wrapping_add(self.next_pid.wrapping_mul(7));
-        let upid = format!("UPID:{node}:{:08X}:{:08X}:{:08X}:{kind}:{id}:root@pam:", self.next_pid, pstart, self.clock);
+        let upid = format!(
+            "UPID:{node}:{:08X}:{:08X}:{:08X}:{kind}:{id}:root@pam:",
+            self.next_pid, pstart, self.clock
+        );
         if let Some(message) = fail {
             let (unlock, remove) = match &effect {
                 Effect::Unlock { id, source } => (Some((*id, *source)), Some(*id)),
                 Effect::SnapshotDone { id } => (Some((*id, None)), None),
                 _ => (None, None),
             };
-            effect = Effect::Fail { message, unlock, remove };
+            effect = Effect::Fail {
+                message,
+                unlock,
+                remove,
+            };
         }
         self.counters.tasks += 1;
         self.tasks.push(FakeTask {
@@ -311,7 +373,12 @@ impl FakeCluster {
     /// Complete every task whose latency has passed.
     pub fn complete_due(&mut self) {
         let now = now_ms();
-        let due: Vec<String> = self.tasks.iter().filter(|t| t.exitstatus.is_none() && t.due_ms <= now).map(|t| t.upid.clone()).collect();
+        let due: Vec<String> = self
+            .tasks
+            .iter()
+            .filter(|t| t.exitstatus.is_none() && t.due_ms <= now)
+            .map(|t| t.upid.clone())
+            .collect();
         for u in due {
             self.complete(&u);
         }
@@ -320,7 +387,10 @@ impl FakeCluster {
     /// Complete a task now (applying its effect) and return how it ended.
     pub fn complete(&mut self, upid: &str) -> TaskOutcome {
         let Some(idx) = self.tasks.iter().position(|t| t.upid == upid) else {
-            return TaskOutcome::Failed { exitstatus: "no such task".into(), log_tail: Vec::new() };
+            return TaskOutcome::Failed {
+                exitstatus: "no such task".into(),
+                log_tail: Vec::new(),
+            };
         };
         if self.tasks[idx].exitstatus.is_none() {
             let effect = self.tasks[idx].effect.take().unwrap_or(Effect::None);
@@ -346,13 +416,21 @@ impl FakeCluster {
     /// How a task ended (or that it runs).
     pub fn task_outcome(&self, upid: &str) -> TaskOutcome {
         let Some(t) = self.tasks.iter().find(|t| t.upid == upid) else {
-            return TaskOutcome::Failed { exitstatus: "no such task".into(), log_tail: Vec::new() };
+            return TaskOutcome::Failed {
+                exitstatus: "no such task".into(),
+                log_tail: Vec::new(),
+            };
         };
         match t.exitstatus.as_deref() {
             None => TaskOutcome::Running,
             Some("OK") => TaskOutcome::Ok { warnings: 0 },
-            Some(w) if w.starts_with("WARNINGS: ") => TaskOutcome::Ok { warnings: w[10..].parse().unwrap_or(0) },
-            Some(e) => TaskOutcome::Failed { exitstatus: e.to_string(), log_tail: t.log.iter().rev().take(5).rev().cloned().collect() },
+            Some(w) if w.starts_with("WARNINGS: ") => TaskOutcome::Ok {
+                warnings: w[10..].parse().unwrap_or(0),
+            },
+            Some(e) => TaskOutcome::Failed {
+                exitstatus: e.to_string(),
+                log_tail: t.log.iter().rev().take(5).rev().cloned().collect(),
+            },
         }
     }
 
@@ -382,29 +460,47 @@ impl FakeCluster {
             Effect::Power { id, to } => {
                 let clock = self.clock;
                 if let Some(g) = self.guests.get_mut(&id) {
-                    if g.kind == GuestKind::Vm && to == PowerState::Running && g.status == PowerState::Running {
+                    if g.kind == GuestKind::Vm
+                        && to == PowerState::Running
+                        && g.status == PowerState::Running
+                    {
                         return Err(format!("VM {id} already running"));
                     }
                     g.status = to;
                     g.started_at = (to == PowerState::Running).then_some(clock);
                     Ok(Vec::new())
                 } else {
-                    Err(format!("Configuration file 'nodes/?/{id}.conf' does not exist"))
+                    Err(format!(
+                        "Configuration file 'nodes/?/{id}.conf' does not exist"
+                    ))
                 }
             }
             Effect::Destroy { id } => {
                 self.guests.remove(&id);
-                self.volumes.retain(|v| v.vmid != Some(id) || matches!(v.content.as_str(), "vztmpl" | "iso" | "import" | "backup"));
-                Ok(vec![format!("purging CT {id} from related configurations..")])
+                self.volumes.retain(|v| {
+                    v.vmid != Some(id)
+                        || matches!(v.content.as_str(), "vztmpl" | "iso" | "import" | "backup")
+                });
+                Ok(vec![format!(
+                    "purging CT {id} from related configurations.."
+                )])
             }
             Effect::Download { volume } => {
                 let line = format!("downloading {} to {}", volume.name, volume.storage);
-                if !self.volumes.iter().any(|v| v.volid() == volume.volid() && v.node == volume.node) {
+                if !self
+                    .volumes
+                    .iter()
+                    .any(|v| v.volid() == volume.volid() && v.node == volume.node)
+                {
                     self.volumes.push(volume);
                 }
                 Ok(vec![line, "download finished".into()])
             }
-            Effect::Fail { message, unlock, remove } => {
+            Effect::Fail {
+                message,
+                unlock,
+                remove,
+            } => {
                 if let Some((id, src)) = unlock {
                     if let Some(g) = self.guests.get_mut(&id) {
                         g.config.remove("lock");
@@ -415,7 +511,10 @@ impl FakeCluster {
                 }
                 if let Some(id) = remove {
                     self.guests.remove(&id);
-                    self.volumes.retain(|v| v.vmid != Some(id) || matches!(v.content.as_str(), "vztmpl" | "iso" | "import"));
+                    self.volumes.retain(|v| {
+                        v.vmid != Some(id)
+                            || matches!(v.content.as_str(), "vztmpl" | "iso" | "import")
+                    });
                 }
                 Err(message)
             }
@@ -443,7 +542,7 @@ impl FakeCluster {
     }
 
     /// The config as `GET .../config` returns it: entries plus digest.
-    pub fn config_of(&self, kind: GuestKind, node: &str, id: u32) -> Result<(BTreeMap<String, String>, Vec<(String, String)>, String), PveError> {
+    pub fn config_of(&self, kind: GuestKind, node: &str, id: u32) -> Result<ConfigView, PveError> {
         let g = self.guest(kind, node, id)?;
         Ok((g.config.clone(), g.raw_lxc.clone(), digest(&render_conf(g))))
     }
@@ -456,38 +555,95 @@ impl FakeCluster {
             .values()
             .filter(|s| s.nodes.as_ref().is_none_or(|n| n.iter().any(|x| x == node)))
             .map(|s| {
-                let used = self.volumes.iter().filter(|v| v.storage == s.id && (s.shared || v.node.as_deref() == Some(node))).map(|v| v.size).sum();
+                let used = self
+                    .volumes
+                    .iter()
+                    .filter(|v| v.storage == s.id && (s.shared || v.node.as_deref() == Some(node)))
+                    .map(|v| v.size)
+                    .sum();
                 (s.clone(), used)
             })
             .collect())
     }
 
     /// Volumes of a storage as seen from `node`.
-    pub fn content(&self, node: &str, storage: &str, content: Option<&str>) -> Result<Vec<FakeVolume>, PveError> {
+    pub fn content(
+        &self,
+        node: &str,
+        storage: &str,
+        content: Option<&str>,
+    ) -> Result<Vec<FakeVolume>, PveError> {
         self.node(node)?;
-        let s = self.storages.get(storage).ok_or_else(|| PveError::e500(format!("storage '{storage}' does not exist")))?;
+        let s = self
+            .storages
+            .get(storage)
+            .ok_or_else(|| PveError::e500(format!("storage '{storage}' does not exist")))?;
         if !s.on(node) {
-            return Err(PveError::e500(format!("storage '{storage}' is not available on node '{node}'")));
+            return Err(PveError::e500(format!(
+                "storage '{storage}' is not available on node '{node}'"
+            )));
         }
-        Ok(self.volumes.iter().filter(|v| v.storage == storage && (s.shared || v.node.as_deref() == Some(node)) && content.is_none_or(|c| v.content == c)).cloned().collect())
+        Ok(self
+            .volumes
+            .iter()
+            .filter(|v| {
+                v.storage == storage
+                    && (s.shared || v.node.as_deref() == Some(node))
+                    && content.is_none_or(|c| v.content == c)
+            })
+            .cloned()
+            .collect())
     }
 
     // ----- storage and allocation ----------------------------------------------------
 
-    fn storage_for(&self, node: &str, storage: &str, content: &str) -> Result<&FakeStorage, PveError> {
-        let s = self.storages.get(storage).ok_or_else(|| PveError::e500(format!("storage '{storage}' does not exist")))?;
+    fn storage_for(
+        &self,
+        node: &str,
+        storage: &str,
+        content: &str,
+    ) -> Result<&FakeStorage, PveError> {
+        let s = self
+            .storages
+            .get(storage)
+            .ok_or_else(|| PveError::e500(format!("storage '{storage}' does not exist")))?;
         if !s.on(node) {
-            return Err(PveError::e500(format!("storage '{storage}' is not available on node '{node}'")));
+            return Err(PveError::e500(format!(
+                "storage '{storage}' is not available on node '{node}'"
+            )));
         }
         if !s.content.iter().any(|c| c == content) {
-            return Err(PveError::e500(format!("storage '{storage}' does not support {} content", if content == "rootdir" { "container directories" } else { content })));
+            return Err(PveError::e500(format!(
+                "storage '{storage}' does not support {} content",
+                if content == "rootdir" {
+                    "container directories"
+                } else {
+                    content
+                }
+            )));
         }
         Ok(s)
     }
 
-    fn alloc(&mut self, node: &str, storage: &str, vmid: u32, ct: bool, size: u64, suffix: Option<&str>) -> Result<String, PveError> {
-        let s = self.storage_for(node, storage, if ct { "rootdir" } else { "images" })?.clone();
-        let taken = |name: &str| self.volumes.iter().any(|v| v.storage == storage && v.name == name && (s.shared || v.node.as_deref() == Some(node)));
+    fn alloc(
+        &mut self,
+        node: &str,
+        storage: &str,
+        vmid: u32,
+        ct: bool,
+        size: u64,
+        suffix: Option<&str>,
+    ) -> Result<String, PveError> {
+        let s = self
+            .storage_for(node, storage, if ct { "rootdir" } else { "images" })?
+            .clone();
+        let taken = |name: &str| {
+            self.volumes.iter().any(|v| {
+                v.storage == storage
+                    && v.name == name
+                    && (s.shared || v.node.as_deref() == Some(node))
+            })
+        };
         let name = match suffix {
             Some(sfx) => format!("vm-{vmid}-{sfx}"),
             None => (0..)
@@ -500,11 +656,21 @@ impl FakeCluster {
                 .unwrap_or_default(),
         };
         if taken(&name) {
-            return Err(PveError::e500(format!("volume '{storage}:{name}' already exists")));
+            return Err(PveError::e500(format!(
+                "volume '{storage}:{name}' already exists"
+            )));
         }
-        let used: u64 = self.volumes.iter().filter(|v| v.storage == storage).map(|v| v.size).sum();
+        let used: u64 = self
+            .volumes
+            .iter()
+            .filter(|v| v.storage == storage)
+            .map(|v| v.size)
+            .sum();
         if used + size > s.total {
-            return Err(PveError::e500(format!("unable to allocate {} on storage '{storage}': not enough free space", DiskSize::from_bytes(size))));
+            return Err(PveError::e500(format!(
+                "unable to allocate {} on storage '{storage}': not enough free space",
+                DiskSize::from_bytes(size)
+            )));
         }
         let format = match (s.kind.as_str(), ct) {
             ("zfspool", true) => "subvol",
@@ -514,7 +680,11 @@ impl FakeCluster {
             node: (!s.shared).then(|| node.to_string()),
             storage: storage.to_string(),
             name: name.clone(),
-            content: if ct { "rootdir".into() } else { "images".into() },
+            content: if ct {
+                "rootdir".into()
+            } else {
+                "images".into()
+            },
             format: format.into(),
             size,
             vmid: Some(vmid),
@@ -524,17 +694,33 @@ impl FakeCluster {
 
     /// Turn create-time disk values (`local-lvm:8`, `pool:10,mp=/x`, `pool:0,import-from=..`,
     /// `pool:cloudinit`) into allocated volumes.
-    fn allocate_disks(&mut self, kind: GuestKind, node: &str, vmid: u32, params: &mut BTreeMap<String, String>) -> Result<(), PveError> {
-        let keys: Vec<String> = params.keys().filter(|k| is_disk(kind, k)).cloned().collect();
+    fn allocate_disks(
+        &mut self,
+        kind: GuestKind,
+        node: &str,
+        vmid: u32,
+        params: &mut BTreeMap<String, String>,
+    ) -> Result<(), PveError> {
+        let keys: Vec<String> = params
+            .keys()
+            .filter(|k| is_disk(kind, k))
+            .cloned()
+            .collect();
         for k in keys {
             let v = params[&k].clone();
             match kind {
                 GuestKind::Lxc => {
-                    let mut mp: MountPoint = v.parse().map_err(|e: phx_core::propstr::PropError| PveError::param(&k, e.reason))?;
+                    let mut mp: MountPoint = v
+                        .parse()
+                        .map_err(|e: phx_core::propstr::PropError| PveError::param(&k, e.reason))?;
                     if mp.is_bind() {
                         continue;
                     }
-                    if let Some((storage, size)) = mp.volume.split_once(':').filter(|(_, s)| s.parse::<f64>().is_ok()) {
+                    if let Some((storage, size)) = mp
+                        .volume
+                        .split_once(':')
+                        .filter(|(_, s)| s.parse::<f64>().is_ok())
+                    {
                         let gib: f64 = size.parse().unwrap_or(0.0);
                         let bytes = (gib * GIB as f64) as u64;
                         mp.volume = self.alloc(node, storage, vmid, true, bytes, None)?;
@@ -543,11 +729,22 @@ impl FakeCluster {
                     }
                 }
                 GuestKind::Vm => {
-                    let mut d: QemuDisk = v.parse().map_err(|e: phx_core::propstr::PropError| PveError::param(&k, e.reason))?;
-                    let Some((storage, rest)) = d.file.split_once(':') else { continue };
+                    let mut d: QemuDisk = v
+                        .parse()
+                        .map_err(|e: phx_core::propstr::PropError| PveError::param(&k, e.reason))?;
+                    let Some((storage, rest)) = d.file.split_once(':') else {
+                        continue;
+                    };
                     let storage = storage.to_string();
                     if rest == "cloudinit" {
-                        d.file = self.alloc(node, &storage, vmid, false, 4 * 1024 * 1024, Some("cloudinit"))?;
+                        d.file = self.alloc(
+                            node,
+                            &storage,
+                            vmid,
+                            false,
+                            4 * 1024 * 1024,
+                            Some("cloudinit"),
+                        )?;
                         d.media = Some("cdrom".into());
                         params.insert(k, d.to_string());
                     } else if let Ok(gib) = rest.parse::<f64>() {
@@ -569,10 +766,16 @@ impl FakeCluster {
         if src.starts_with('/') {
             return Ok(2_361_393_152);
         }
-        let (storage, name) = src.split_once(':').ok_or_else(|| PveError::param("import-from", format!("unable to parse volume ID '{src}'")))?;
+        let (storage, name) = src.split_once(':').ok_or_else(|| {
+            PveError::param("import-from", format!("unable to parse volume ID '{src}'"))
+        })?;
         self.volumes
             .iter()
-            .find(|v| v.storage == storage && v.name == name && (v.node.is_none() || v.node.as_deref() == Some(node)))
+            .find(|v| {
+                v.storage == storage
+                    && v.name == name
+                    && (v.node.is_none() || v.node.as_deref() == Some(node))
+            })
             .map(|v| v.size)
             .ok_or_else(|| PveError::e500(format!("volume '{src}' does not exist")))
     }
@@ -580,11 +783,22 @@ impl FakeCluster {
     fn new_mac(&mut self) -> phx_core::types::MacAddr {
         self.next_mac = self.next_mac.wrapping_add(0x0107);
         let m = self.next_mac;
-        format!("BC:24:11:{:02X}:{:02X}:{:02X}", (m >> 16) & 0xff, (m >> 8) & 0xff, m & 0xff).parse().unwrap_or_else(|_| "BC:24:11:00:00:01".parse().expect("static MAC"))
+        format!(
+            "BC:24:11:{:02X}:{:02X}:{:02X}",
+            (m >> 16) & 0xff,
+            (m >> 8) & 0xff,
+            m & 0xff
+        )
+        .parse()
+        .unwrap_or_else(|_| "BC:24:11:00:00:01".parse().expect("static MAC"))
     }
 
     /// Canonicalise, generate MACs, validate cross-key rules.
-    fn canonical_params(&mut self, kind: GuestKind, params: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, PveError> {
+    fn canonical_params(
+        &mut self,
+        kind: GuestKind,
+        params: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, PveError> {
         let mut out = BTreeMap::new();
         for (k, v) in params {
             let mut c = canonical(kind, k, v)?;
@@ -619,7 +833,11 @@ impl FakeCluster {
     fn check_free_id(&self, kind: GuestKind, id: u32) -> Result<(), PveError> {
         if let Some(g) = self.guests.get(&id) {
             let w = kind.proxmox_word();
-            return Err(PveError::e500(format!("unable to create {w} {id} - {} {id} already exists on node '{}'", g.word(), g.node)));
+            return Err(PveError::e500(format!(
+                "unable to create {w} {id} - {} {id} already exists on node '{}'",
+                g.word(),
+                g.node
+            )));
         }
         Ok(())
     }
@@ -627,81 +845,218 @@ impl FakeCluster {
     // ----- LXC/VM lifecycle ----------------------------------------------------------
 
     /// `POST /nodes/{node}/lxc`.
-    pub fn lxc_create(&mut self, node: &str, id: u32, ostemplate: &str, params: &BTreeMap<String, String>) -> Result<String, PveError> {
-        self.count("lxc.create", true, format!("{id} node={node} ostemplate={ostemplate} {}", fmt_params(params)));
+    pub fn lxc_create(
+        &mut self,
+        node: &str,
+        id: u32,
+        ostemplate: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<String, PveError> {
+        self.count(
+            "lxc.create",
+            true,
+            format!(
+                "{id} node={node} ostemplate={ostemplate} {}",
+                fmt_params(params)
+            ),
+        );
         let fail = self.fault("lxc.create", &Self::lock_file(GuestKind::Lxc, id))?;
         self.node(node)?;
         self.check_free_id(GuestKind::Lxc, id)?;
-        let (tstore, tname) = ostemplate.split_once(':').ok_or_else(|| PveError::param("ostemplate", format!("unable to parse volume ID '{ostemplate}'")))?;
-        if !self.volumes.iter().any(|v| v.storage == tstore && v.name == tname && (v.node.is_none() || v.node.as_deref() == Some(node))) {
-            return Err(PveError::e500(format!("volume '{ostemplate}' does not exist")));
+        let (tstore, tname) = ostemplate.split_once(':').ok_or_else(|| {
+            PveError::param(
+                "ostemplate",
+                format!("unable to parse volume ID '{ostemplate}'"),
+            )
+        })?;
+        if !self.volumes.iter().any(|v| {
+            v.storage == tstore
+                && v.name == tname
+                && (v.node.is_none() || v.node.as_deref() == Some(node))
+        }) {
+            return Err(PveError::e500(format!(
+                "volume '{ostemplate}' does not exist"
+            )));
         }
-        let mut p: BTreeMap<String, String> = params.iter().filter(|(k, _)| k.as_str() != "storage").map(|(k, v)| (k.clone(), v.clone())).collect();
-        let storage = params.get("storage").cloned().unwrap_or_else(|| "local".into());
-        p.entry("rootfs".into()).or_insert_with(|| format!("{storage}:4"));
+        let mut p: BTreeMap<String, String> = params
+            .iter()
+            .filter(|(k, _)| k.as_str() != "storage")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let storage = params
+            .get("storage")
+            .cloned()
+            .unwrap_or_else(|| "local".into());
+        p.entry("rootfs".into())
+            .or_insert_with(|| format!("{storage}:4"));
         p.entry("memory".into()).or_insert_with(|| "512".into());
         p.entry("swap".into()).or_insert_with(|| "512".into());
         p.entry("unprivileged".into()).or_insert_with(|| "1".into());
         p.insert("arch".into(), "amd64".into());
-        p.insert("ostype".into(), if tname.contains("ubuntu") { "ubuntu".into() } else if tname.contains("alpine") { "alpine".into() } else { "debian".into() });
+        p.insert(
+            "ostype".into(),
+            if tname.contains("ubuntu") {
+                "ubuntu".into()
+            } else if tname.contains("alpine") {
+                "alpine".into()
+            } else {
+                "debian".into()
+            },
+        );
         let mut p = self.canonical_params(GuestKind::Lxc, &p)?;
         self.allocate_disks(GuestKind::Lxc, node, id, &mut p)?;
         p.insert("lock".into(), "create".into());
-        self.guests.insert(id, FakeGuest { id, kind: GuestKind::Lxc, node: node.into(), config: p, raw_lxc: Vec::new(), status: PowerState::Stopped, snapshots: Vec::new(), firewall: FwFile::default(), started_at: None });
+        self.guests.insert(
+            id,
+            FakeGuest {
+                id,
+                kind: GuestKind::Lxc,
+                node: node.into(),
+                config: p,
+                raw_lxc: Vec::new(),
+                status: PowerState::Stopped,
+                snapshots: Vec::new(),
+                firewall: FwFile::default(),
+                started_at: None,
+            },
+        );
         let log = vec![
-            format!("extracting archive '/var/lib/vz/template/cache/{}'", tname.rsplit('/').next().unwrap_or(tname)),
+            format!(
+                "extracting archive '/var/lib/vz/template/cache/{}'",
+                tname.rsplit('/').next().unwrap_or(tname)
+            ),
             "Total bytes read: 536627200 (512MiB, 1.1GiB/s)".into(),
             "Detected container architecture: amd64".into(),
             "Creating SSH host key 'ssh_host_rsa_key' - this may take some time ...".into(),
         ];
-        Ok(self.start_task(node, "vzcreate", &id.to_string(), Effect::Unlock { id, source: None }, log, fail))
+        Ok(self.start_task(
+            node,
+            "vzcreate",
+            &id.to_string(),
+            Effect::Unlock { id, source: None },
+            log,
+            fail,
+        ))
     }
 
     /// `POST /nodes/{node}/qemu`.
-    pub fn vm_create(&mut self, node: &str, id: u32, params: &BTreeMap<String, String>) -> Result<String, PveError> {
-        self.count("vm.create", true, format!("{id} node={node} {}", fmt_params(params)));
+    pub fn vm_create(
+        &mut self,
+        node: &str,
+        id: u32,
+        params: &BTreeMap<String, String>,
+    ) -> Result<String, PveError> {
+        self.count(
+            "vm.create",
+            true,
+            format!("{id} node={node} {}", fmt_params(params)),
+        );
         let fail = self.fault("vm.create", &Self::lock_file(GuestKind::Vm, id))?;
         self.node(node)?;
         self.check_free_id(GuestKind::Vm, id)?;
         let mut p = self.canonical_params(GuestKind::Vm, params)?;
         self.allocate_disks(GuestKind::Vm, node, id, &mut p)?;
         p.entry("memory".into()).or_insert_with(|| "2048".into());
-        p.insert("smbios1".into(), format!("uuid=00000000-0000-4000-8000-{id:012}"));
-        p.insert("vmgenid".into(), format!("00000000-0000-4000-9000-{id:012}"));
-        p.insert("meta".into(), format!("creation-qemu=10.0.2,ctime={}", self.clock));
+        p.insert(
+            "smbios1".into(),
+            format!("uuid=00000000-0000-4000-8000-{id:012}"),
+        );
+        p.insert(
+            "vmgenid".into(),
+            format!("00000000-0000-4000-9000-{id:012}"),
+        );
+        p.insert(
+            "meta".into(),
+            format!("creation-qemu=10.0.2,ctime={}", self.clock),
+        );
         p.insert("lock".into(), "create".into());
-        self.guests.insert(id, FakeGuest { id, kind: GuestKind::Vm, node: node.into(), config: p, raw_lxc: Vec::new(), status: PowerState::Stopped, snapshots: Vec::new(), firewall: FwFile::default(), started_at: None });
-        Ok(self.start_task(node, "qmcreate", &id.to_string(), Effect::Unlock { id, source: None }, Vec::new(), fail))
+        self.guests.insert(
+            id,
+            FakeGuest {
+                id,
+                kind: GuestKind::Vm,
+                node: node.into(),
+                config: p,
+                raw_lxc: Vec::new(),
+                status: PowerState::Stopped,
+                snapshots: Vec::new(),
+                firewall: FwFile::default(),
+                started_at: None,
+            },
+        );
+        Ok(self.start_task(
+            node,
+            "qmcreate",
+            &id.to_string(),
+            Effect::Unlock { id, source: None },
+            Vec::new(),
+            fail,
+        ))
     }
 
     /// `POST /nodes/{node}/{lxc|qemu}/{source}/clone`.
     #[allow(clippy::too_many_arguments)]
-    pub fn clone_guest(&mut self, kind: GuestKind, node: &str, source: u32, newid: u32, snapname: Option<&str>, name: Option<&str>, storage: Option<&str>, full: Option<bool>) -> Result<String, PveError> {
+    pub fn clone_guest(
+        &mut self,
+        kind: GuestKind,
+        node: &str,
+        source: u32,
+        newid: u32,
+        snapname: Option<&str>,
+        name: Option<&str>,
+        storage: Option<&str>,
+        full: Option<bool>,
+    ) -> Result<String, PveError> {
         let op = Self::opname(kind, "clone");
-        self.count(&op, true, format!("{source} -> {newid} node={node} snapname={} name={} storage={} full={}", snapname.unwrap_or("-"), name.unwrap_or("-"), storage.unwrap_or("-"), full.map(u8::from).map(|f| f.to_string()).unwrap_or("-".into())));
+        self.count(
+            &op,
+            true,
+            format!(
+                "{source} -> {newid} node={node} snapname={} name={} storage={} full={}",
+                snapname.unwrap_or("-"),
+                name.unwrap_or("-"),
+                storage.unwrap_or("-"),
+                full.map(u8::from)
+                    .map(|f| f.to_string())
+                    .unwrap_or("-".into())
+            ),
+        );
         let fail = self.fault(&op, &Self::lock_file(kind, source))?;
         let src = self.guest(kind, node, source)?.clone();
         Self::check_unlocked(&src)?;
         self.check_free_id(kind, newid)?;
         let full = full.unwrap_or(!src.is_template());
         if !full && storage.is_some() {
-            return Err(PveError::param("storage", "parameter 'storage' not allowed for linked clones"));
+            return Err(PveError::param(
+                "storage",
+                "parameter 'storage' not allowed for linked clones",
+            ));
         }
         if !full && !src.is_template() {
-            return Err(PveError::e500("Linked clone feature is not supported for a non-template guest - use full clone"));
+            return Err(PveError::e500(
+                "Linked clone feature is not supported for a non-template guest - use full clone",
+            ));
         }
         let (mut cfg, raw) = match snapname {
             Some(s) => {
-                let snap = src.snapshots.iter().find(|x| x.name == s).ok_or_else(|| PveError::e500(format!("snapshot '{s}' does not exist")))?;
+                let snap = src
+                    .snapshots
+                    .iter()
+                    .find(|x| x.name == s)
+                    .ok_or_else(|| PveError::e500(format!("snapshot '{s}' does not exist")))?;
                 (snap.config.clone(), snap.raw_lxc.clone())
             }
             None => (src.config.clone(), src.raw_lxc.clone()),
         };
-        if kind == GuestKind::Vm && src.status == PowerState::Running && snapname.is_none() && !src.is_template() {
+        if kind == GuestKind::Vm
+            && src.status == PowerState::Running
+            && snapname.is_none()
+            && !src.is_template()
+        {
             // allowed by Proxmox; nothing special to model
         }
         for k in ["lock", "template", "parent", "snaptime", "vmstate"] {
-            cfg.remove(&k.to_string());
+            cfg.remove(k);
         }
         // disks: copy onto the target (or the source's) storage
         let disk_keys: Vec<String> = cfg.keys().filter(|k| is_disk(kind, k)).cloned().collect();
@@ -709,20 +1064,37 @@ impl FakeCluster {
             let v = cfg[&k].clone();
             match kind {
                 GuestKind::Lxc => {
-                    let Ok(mut mp) = v.parse::<MountPoint>() else { continue };
+                    let Ok(mut mp) = v.parse::<MountPoint>() else {
+                        continue;
+                    };
                     if mp.is_bind() {
                         continue;
                     }
-                    let st = storage.map(str::to_string).or_else(|| mp.storage().map(str::to_string)).unwrap_or_default();
+                    let st = storage
+                        .map(str::to_string)
+                        .or_else(|| mp.storage().map(str::to_string))
+                        .unwrap_or_default();
                     let size = mp.size.map(DiskSize::bytes).unwrap_or(4 * GIB);
                     mp.volume = self.alloc(node, &st, newid, true, size, None)?;
                     cfg.insert(k, mp.to_string());
                 }
                 GuestKind::Vm => {
-                    let Ok(mut d) = v.parse::<QemuDisk>() else { continue };
-                    let st = storage.map(str::to_string).or_else(|| d.storage().map(str::to_string)).unwrap_or_default();
+                    let Ok(mut d) = v.parse::<QemuDisk>() else {
+                        continue;
+                    };
+                    let st = storage
+                        .map(str::to_string)
+                        .or_else(|| d.storage().map(str::to_string))
+                        .unwrap_or_default();
                     if d.is_cloudinit() {
-                        d.file = self.alloc(node, &st, newid, false, 4 * 1024 * 1024, Some("cloudinit"))?;
+                        d.file = self.alloc(
+                            node,
+                            &st,
+                            newid,
+                            false,
+                            4 * 1024 * 1024,
+                            Some("cloudinit"),
+                        )?;
                     } else {
                         let size = d.size.map(DiskSize::bytes).unwrap_or(GIB);
                         d.file = self.alloc(node, &st, newid, false, size, None)?;
@@ -732,7 +1104,11 @@ impl FakeCluster {
             }
         }
         // new MACs, new name
-        let net_keys: Vec<String> = cfg.keys().filter(|k| indexed(k).is_some_and(|(p, _)| p == "net")).cloned().collect();
+        let net_keys: Vec<String> = cfg
+            .keys()
+            .filter(|k| indexed(k).is_some_and(|(p, _)| p == "net"))
+            .cloned()
+            .collect();
         for k in net_keys {
             let v = cfg[&k].clone();
             let mac = self.new_mac();
@@ -750,7 +1126,11 @@ impl FakeCluster {
                 cfg.insert(k, nv);
             }
         }
-        let name_key = if kind == GuestKind::Lxc { "hostname" } else { "name" };
+        let name_key = if kind == GuestKind::Lxc {
+            "hostname"
+        } else {
+            "name"
+        };
         match name {
             Some(n) => {
                 cfg.insert(name_key.into(), canonical(kind, name_key, n)?);
@@ -759,8 +1139,28 @@ impl FakeCluster {
                 cfg.insert(name_key.into(), format!("Copy-of-{}", src.name()));
             }
         }
-        cfg.insert("lock".into(), if kind == GuestKind::Lxc { "create".into() } else { "clone".into() });
-        self.guests.insert(newid, FakeGuest { id: newid, kind, node: node.into(), config: cfg, raw_lxc: raw, status: PowerState::Stopped, snapshots: Vec::new(), firewall: src.firewall.clone(), started_at: None });
+        cfg.insert(
+            "lock".into(),
+            if kind == GuestKind::Lxc {
+                "create".into()
+            } else {
+                "clone".into()
+            },
+        );
+        self.guests.insert(
+            newid,
+            FakeGuest {
+                id: newid,
+                kind,
+                node: node.into(),
+                config: cfg,
+                raw_lxc: raw,
+                status: PowerState::Stopped,
+                snapshots: Vec::new(),
+                firewall: src.firewall.clone(),
+                started_at: None,
+            },
+        );
         let mut source_lock = None;
         if kind == GuestKind::Lxc {
             // an LXC clone holds `lock: disk` on its source for the whole task
@@ -769,26 +1169,82 @@ impl FakeCluster {
             }
             source_lock = Some(source);
         }
-        let log = vec![format!("create full clone of drive {} ({})", if kind == GuestKind::Lxc { "rootfs" } else { "scsi0" }, src.config.get(if kind == GuestKind::Lxc { "rootfs" } else { "scsi0" }).cloned().unwrap_or_default())];
-        Ok(self.start_task(node, if kind == GuestKind::Lxc { "vzclone" } else { "qmclone" }, &source.to_string(), Effect::Unlock { id: newid, source: source_lock }, log, fail))
+        let log = vec![format!(
+            "create full clone of drive {} ({})",
+            if kind == GuestKind::Lxc {
+                "rootfs"
+            } else {
+                "scsi0"
+            },
+            src.config
+                .get(if kind == GuestKind::Lxc {
+                    "rootfs"
+                } else {
+                    "scsi0"
+                })
+                .cloned()
+                .unwrap_or_default()
+        )];
+        Ok(self.start_task(
+            node,
+            if kind == GuestKind::Lxc {
+                "vzclone"
+            } else {
+                "qmclone"
+            },
+            &source.to_string(),
+            Effect::Unlock {
+                id: newid,
+                source: source_lock,
+            },
+            log,
+            fail,
+        ))
     }
 
     /// `PUT /nodes/{node}/{lxc|qemu}/{id}/config`: set and delete keys.
-    pub fn update_config(&mut self, kind: GuestKind, node: &str, id: u32, set: &BTreeMap<String, String>, delete: &[String], digest_in: Option<&str>) -> Result<(), PveError> {
+    pub fn update_config(
+        &mut self,
+        kind: GuestKind,
+        node: &str,
+        id: u32,
+        set: &BTreeMap<String, String>,
+        delete: &[String],
+        digest_in: Option<&str>,
+    ) -> Result<(), PveError> {
         let op = Self::opname(kind, "config.update");
-        self.count(&op, true, format!("{id} {}{}", fmt_params(set), if delete.is_empty() { String::new() } else { format!(" delete={}", delete.join(",")) }));
+        self.count(
+            &op,
+            true,
+            format!(
+                "{id} {}{}",
+                fmt_params(set),
+                if delete.is_empty() {
+                    String::new()
+                } else {
+                    format!(" delete={}", delete.join(","))
+                }
+            ),
+        );
         if let Some(msg) = self.fault(&op, &Self::lock_file(kind, id))? {
             return Err(PveError::e500(msg));
         }
         let g = self.guest(kind, node, id)?.clone();
         Self::check_unlocked(&g)?;
-        if let Some(d) = digest_in {
-            if d != digest(&render_conf(&g)) {
-                return Err(PveError::e500("detected modified configuration - file changed by other user? Try again."));
-            }
+        if let Some(d) = digest_in
+            && d != digest(&render_conf(&g))
+        {
+            return Err(PveError::e500(
+                "detected modified configuration - file changed by other user? Try again.",
+            ));
         }
-        if kind == GuestKind::Lxc && set.contains_key("unprivileged") && set.get("unprivileged") != g.config.get("unprivileged") {
-            return Err(PveError::e500("unable to modify read-only option: 'unprivileged'"));
+        if kind == GuestKind::Lxc
+            && set.contains_key("unprivileged")
+            && set.get("unprivileged") != g.config.get("unprivileged")
+        {
+            return Err(PveError::e500(
+                "unable to modify read-only option: 'unprivileged'",
+            ));
         }
         let mut p = self.canonical_params(kind, set)?;
         // new disks on set allocate like on create; existing ones keep their volume
@@ -796,16 +1252,24 @@ impl FakeCluster {
         for k in &disk_keys {
             if let Some(old) = g.config.get(k) {
                 let same_vol = match kind {
-                    GuestKind::Lxc => old.parse::<MountPoint>().ok().map(|m| m.volume) == p[k].parse::<MountPoint>().ok().map(|m| m.volume),
-                    GuestKind::Vm => old.parse::<QemuDisk>().ok().map(|m| m.file) == p[k].parse::<QemuDisk>().ok().map(|m| m.file),
+                    GuestKind::Lxc => {
+                        old.parse::<MountPoint>().ok().map(|m| m.volume)
+                            == p[k].parse::<MountPoint>().ok().map(|m| m.volume)
+                    }
+                    GuestKind::Vm => {
+                        old.parse::<QemuDisk>().ok().map(|m| m.file)
+                            == p[k].parse::<QemuDisk>().ok().map(|m| m.file)
+                    }
                 };
                 if !same_vol && kind == GuestKind::Lxc {
                     // replacing a mount point's volume detaches the old one as unusedN
-                    let n = (0..).find(|n| !g.config.contains_key(&format!("unused{n}"))).unwrap_or(0);
-                    if let Ok(m) = old.parse::<MountPoint>() {
-                        if !m.is_bind() {
-                            p.insert(format!("unused{n}"), m.volume);
-                        }
+                    let n = (0..)
+                        .find(|n| !g.config.contains_key(&format!("unused{n}")))
+                        .unwrap_or(0);
+                    if let Ok(m) = old.parse::<MountPoint>()
+                        && !m.is_bind()
+                    {
+                        p.insert(format!("unused{n}"), m.volume);
                     }
                 }
             }
@@ -813,7 +1277,10 @@ impl FakeCluster {
         self.allocate_disks(kind, node, id, &mut p)?;
         for k in delete {
             if !super::schema::known(kind, k) {
-                return Err(PveError::param("delete", format!("invalid configuration ID '{k}'")));
+                return Err(PveError::param(
+                    "delete",
+                    format!("invalid configuration ID '{k}'"),
+                ));
             }
         }
         let gm = self.guest_mut(kind, node, id)?;
@@ -825,14 +1292,32 @@ impl FakeCluster {
     }
 
     /// Replace the raw `lxc.*` lines (an edit of the config file on the node).
-    pub fn set_raw_lxc(&mut self, node: &str, id: u32, lines: &[(String, String)]) -> Result<(), PveError> {
-        self.count("lxc.raw.set", true, format!("{id} {}", lines.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(" | ")));
+    pub fn set_raw_lxc(
+        &mut self,
+        node: &str,
+        id: u32,
+        lines: &[(String, String)],
+    ) -> Result<(), PveError> {
+        self.count(
+            "lxc.raw.set",
+            true,
+            format!(
+                "{id} {}",
+                lines
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ),
+        );
         if let Some(msg) = self.fault("lxc.raw.set", &Self::lock_file(GuestKind::Lxc, id))? {
             return Err(PveError::e500(msg));
         }
         for (k, _) in lines {
             if !k.starts_with("lxc.") {
-                return Err(PveError::e500(format!("invalid raw config key '{k}' (must start with lxc.)")));
+                return Err(PveError::e500(format!(
+                    "invalid raw config key '{k}' (must start with lxc.)"
+                )));
             }
         }
         let g = self.guest_mut(GuestKind::Lxc, node, id)?;
@@ -842,28 +1327,49 @@ impl FakeCluster {
     }
 
     /// `PUT .../resize`.
-    pub fn resize(&mut self, kind: GuestKind, node: &str, id: u32, disk: &str, size: &str) -> Result<String, PveError> {
+    pub fn resize(
+        &mut self,
+        kind: GuestKind,
+        node: &str,
+        id: u32,
+        disk: &str,
+        size: &str,
+    ) -> Result<String, PveError> {
         let op = Self::opname(kind, "resize");
         self.count(&op, true, format!("{id} {disk} {size}"));
         let fail = self.fault(&op, &Self::lock_file(kind, id))?;
         let g = self.guest(kind, node, id)?.clone();
         Self::check_unlocked(&g)?;
-        let cur = g.config.get(disk).ok_or_else(|| PveError::param("disk", format!("unable to find disk '{disk}'")))?.clone();
+        let cur = g
+            .config
+            .get(disk)
+            .ok_or_else(|| PveError::param("disk", format!("unable to find disk '{disk}'")))?
+            .clone();
         let (abs, rel) = match size.strip_prefix('+') {
             Some(r) => (None, Some(r)),
             None => (Some(size), None),
         };
-        let parse = |s: &str| s.parse::<DiskSize>().map_err(|_| PveError::param("size", format!("value '{size}' does not match format")));
+        let parse = |s: &str| {
+            s.parse::<DiskSize>().map_err(|_| {
+                PveError::param("size", format!("value '{size}' does not match format"))
+            })
+        };
         let (vol, old) = match kind {
             GuestKind::Lxc => {
-                let m: MountPoint = cur.parse().map_err(|_| PveError::e500(format!("unable to parse {disk}")))?;
+                let m: MountPoint = cur
+                    .parse()
+                    .map_err(|_| PveError::e500(format!("unable to parse {disk}")))?;
                 if m.is_bind() {
-                    return Err(PveError::e500(format!("unable to resize bind mount {disk}")));
+                    return Err(PveError::e500(format!(
+                        "unable to resize bind mount {disk}"
+                    )));
                 }
                 (m.volume.clone(), m.size.map(DiskSize::bytes).unwrap_or(0))
             }
             GuestKind::Vm => {
-                let d: QemuDisk = cur.parse().map_err(|_| PveError::e500(format!("unable to parse {disk}")))?;
+                let d: QemuDisk = cur
+                    .parse()
+                    .map_err(|_| PveError::e500(format!("unable to parse {disk}")))?;
                 (d.file.clone(), d.size.map(DiskSize::bytes).unwrap_or(0))
             }
         };
@@ -899,51 +1405,116 @@ impl FakeCluster {
             if let Ok(nv) = nv {
                 gm.config.insert(disk.to_string(), nv);
             }
-            log.push(format!("  Size of logical volume pve/{vol} changed from {} to {}.", DiskSize::from_bytes(old), DiskSize::from_bytes(new)));
+            log.push(format!(
+                "  Size of logical volume pve/{vol} changed from {} to {}.",
+                DiskSize::from_bytes(old),
+                DiskSize::from_bytes(new)
+            ));
         }
         Ok(self.start_task(node, "resize", &id.to_string(), Effect::None, log, fail))
     }
 
     /// `POST .../status/{start|stop|shutdown|reboot}`.
-    pub fn power(&mut self, kind: GuestKind, node: &str, id: u32, action: &str) -> Result<String, PveError> {
+    pub fn power(
+        &mut self,
+        kind: GuestKind,
+        node: &str,
+        id: u32,
+        action: &str,
+    ) -> Result<String, PveError> {
         let op = Self::opname(kind, action);
         self.count(&op, true, id.to_string());
         let fail = self.fault(&op, &Self::lock_file(kind, id))?;
-        let tkind = format!("{}{action}", if kind == GuestKind::Lxc { "vz" } else { "qm" });
+        let tkind = format!(
+            "{}{action}",
+            if kind == GuestKind::Lxc { "vz" } else { "qm" }
+        );
         let Ok(g) = self.guest(kind, node, id).cloned() else {
             if action == "start" {
                 // a start of a missing guest fails inside the task
-                let msg = format!("Configuration file '{}' does not exist", conf_path(node, kind, id));
-                return Ok(self.start_task(node, &tkind, &id.to_string(), Effect::Fail { message: msg, unlock: None, remove: None }, Vec::new(), None));
+                let msg = format!(
+                    "Configuration file '{}' does not exist",
+                    conf_path(node, kind, id)
+                );
+                return Ok(self.start_task(
+                    node,
+                    &tkind,
+                    &id.to_string(),
+                    Effect::Fail {
+                        message: msg,
+                        unlock: None,
+                        remove: None,
+                    },
+                    Vec::new(),
+                    None,
+                ));
             }
-            return Err(self.guest(kind, node, id).err().unwrap_or_else(|| PveError::e500("missing")));
+            return Err(self
+                .guest(kind, node, id)
+                .err()
+                .unwrap_or_else(|| PveError::e500("missing")));
         };
         Self::check_unlocked(&g)?;
         let running = g.status == PowerState::Running;
         let effect = match (kind, action) {
             (_, "start") if g.is_template() => {
-                return Err(PveError::e500(if kind == GuestKind::Lxc { "you can't start a CT if it's a template" } else { "you can't start a vm if it's a template" }));
+                return Err(PveError::e500(if kind == GuestKind::Lxc {
+                    "you can't start a CT if it's a template"
+                } else {
+                    "you can't start a vm if it's a template"
+                }));
             }
-            (GuestKind::Lxc, "start") if running => return Err(PveError::e500(format!("CT {id} already running"))),
-            (GuestKind::Lxc, "stop" | "shutdown" | "reboot") if !running => return Err(PveError::e500(format!("CT {id} not running"))),
-            (GuestKind::Vm, "reboot") if !running => return Err(PveError::e500(format!("VM {id} not running"))),
-            (_, "start") => Effect::Power { id, to: PowerState::Running },
-            (_, "stop" | "shutdown") => Effect::Power { id, to: PowerState::Stopped },
-            (_, "reboot") => Effect::Power { id, to: PowerState::Running },
-            _ => return Err(PveError::e500(format!("Method 'POST /nodes/{node}/{}/{id}/status/{action}' not implemented", if kind == GuestKind::Lxc { "lxc" } else { "qemu" }))),
+            (GuestKind::Lxc, "start") if running => {
+                return Err(PveError::e500(format!("CT {id} already running")));
+            }
+            (GuestKind::Lxc, "stop" | "shutdown" | "reboot") if !running => {
+                return Err(PveError::e500(format!("CT {id} not running")));
+            }
+            (GuestKind::Vm, "reboot") if !running => {
+                return Err(PveError::e500(format!("VM {id} not running")));
+            }
+            (_, "start") => Effect::Power {
+                id,
+                to: PowerState::Running,
+            },
+            (_, "stop" | "shutdown") => Effect::Power {
+                id,
+                to: PowerState::Stopped,
+            },
+            // a reboot ends where it began: running
+            (_, "reboot") => Effect::None,
+            _ => {
+                return Err(PveError::e500(format!(
+                    "Method 'POST /nodes/{node}/{}/{id}/status/{action}' not implemented",
+                    if kind == GuestKind::Lxc {
+                        "lxc"
+                    } else {
+                        "qemu"
+                    }
+                )));
+            }
         };
         Ok(self.start_task(node, &tkind, &id.to_string(), effect, Vec::new(), fail))
     }
 
     /// `DELETE /nodes/{node}/{lxc|qemu}/{id}`.
-    pub fn destroy(&mut self, kind: GuestKind, node: &str, id: u32, purge: bool) -> Result<String, PveError> {
+    pub fn destroy(
+        &mut self,
+        kind: GuestKind,
+        node: &str,
+        id: u32,
+        purge: bool,
+    ) -> Result<String, PveError> {
         let op = Self::opname(kind, "destroy");
         self.count(&op, true, format!("{id} purge={}", u8::from(purge)));
         let fail = self.fault(&op, &Self::lock_file(kind, id))?;
         let g = self.guest(kind, node, id)?.clone();
         Self::check_unlocked(&g)?;
         if g.config.get("protection").is_some_and(|v| v == "1") {
-            return Err(PveError::e500(format!("can't remove {} {id} - protection mode enabled", g.word())));
+            return Err(PveError::e500(format!(
+                "can't remove {} {id} - protection mode enabled",
+                g.word()
+            )));
         }
         if g.status == PowerState::Running {
             return Err(PveError::e500(match kind {
@@ -954,37 +1525,70 @@ impl FakeCluster {
         if let Some(gm) = self.guests.get_mut(&id) {
             gm.config.insert("lock".into(), "destroyed".into());
         }
-        Ok(self.start_task(node, if kind == GuestKind::Lxc { "vzdestroy" } else { "qmdestroy" }, &id.to_string(), Effect::Destroy { id }, Vec::new(), fail))
+        Ok(self.start_task(
+            node,
+            if kind == GuestKind::Lxc {
+                "vzdestroy"
+            } else {
+                "qmdestroy"
+            },
+            &id.to_string(),
+            Effect::Destroy { id },
+            Vec::new(),
+            fail,
+        ))
     }
 
     /// `POST .../snapshot`.
-    pub fn snapshot(&mut self, kind: GuestKind, node: &str, id: u32, name: &str, description: &str) -> Result<String, PveError> {
+    pub fn snapshot(
+        &mut self,
+        kind: GuestKind,
+        node: &str,
+        id: u32,
+        name: &str,
+        description: &str,
+    ) -> Result<String, PveError> {
         let op = Self::opname(kind, "snapshot");
         self.count(&op, true, format!("{id} {name}"));
         let fail = self.fault(&op, &Self::lock_file(kind, id))?;
         if name == "current" {
-            return Err(PveError::e500("unable to use snapshot name 'current' (reserved name)"));
+            return Err(PveError::e500(
+                "unable to use snapshot name 'current' (reserved name)",
+            ));
         }
         let g = self.guest(kind, node, id)?.clone();
         Self::check_unlocked(&g)?;
         if g.is_template() {
-            return Err(PveError::e500(format!("snapshot feature is not available for templates ({} {id})", g.word())));
+            return Err(PveError::e500(format!(
+                "snapshot feature is not available for templates ({} {id})",
+                g.word()
+            )));
         }
         if g.snapshots.iter().any(|s| s.name == name) {
-            return Err(PveError::e500(format!("snapshot name '{name}' already used")));
+            return Err(PveError::e500(format!(
+                "snapshot name '{name}' already used"
+            )));
         }
         for (k, v) in &g.config {
             if !is_disk(kind, k) {
                 continue;
             }
             let storage = match kind {
-                GuestKind::Lxc => v.parse::<MountPoint>().ok().filter(|m| !m.is_bind()).and_then(|m| m.storage().map(str::to_string)),
-                GuestKind::Vm => v.parse::<QemuDisk>().ok().filter(|d| !d.is_cloudinit() && d.media.as_deref() != Some("cdrom")).and_then(|d| d.storage().map(str::to_string)),
+                GuestKind::Lxc => v
+                    .parse::<MountPoint>()
+                    .ok()
+                    .filter(|m| !m.is_bind())
+                    .and_then(|m| m.storage().map(str::to_string)),
+                GuestKind::Vm => v
+                    .parse::<QemuDisk>()
+                    .ok()
+                    .filter(|d| !d.is_cloudinit() && d.media.as_deref() != Some("cdrom"))
+                    .and_then(|d| d.storage().map(str::to_string)),
             };
-            if let Some(s) = storage.and_then(|s| self.storages.get(&s)) {
-                if !s.snapshots() {
-                    return Err(PveError::e500("snapshot feature is not available"));
-                }
+            if let Some(s) = storage.and_then(|s| self.storages.get(&s))
+                && !s.snapshots()
+            {
+                return Err(PveError::e500("snapshot feature is not available"));
             }
         }
         let clock = self.clock;
@@ -1002,17 +1606,38 @@ impl FakeCluster {
         });
         gm.config.insert("parent".into(), name.into());
         gm.config.insert("lock".into(), "snapshot".into());
-        Ok(self.start_task(node, if kind == GuestKind::Lxc { "vzsnapshot" } else { "qmsnapshot" }, &id.to_string(), Effect::SnapshotDone { id }, Vec::new(), fail))
+        Ok(self.start_task(
+            node,
+            if kind == GuestKind::Lxc {
+                "vzsnapshot"
+            } else {
+                "qmsnapshot"
+            },
+            &id.to_string(),
+            Effect::SnapshotDone { id },
+            Vec::new(),
+            fail,
+        ))
     }
 
     /// `DELETE .../snapshot/{name}`.
-    pub fn delete_snapshot(&mut self, kind: GuestKind, node: &str, id: u32, name: &str) -> Result<String, PveError> {
+    pub fn delete_snapshot(
+        &mut self,
+        kind: GuestKind,
+        node: &str,
+        id: u32,
+        name: &str,
+    ) -> Result<String, PveError> {
         let op = Self::opname(kind, "delsnapshot");
         self.count(&op, true, format!("{id} {name}"));
         let fail = self.fault(&op, &Self::lock_file(kind, id))?;
         let g = self.guest(kind, node, id)?.clone();
         Self::check_unlocked(&g)?;
-        let pos = g.snapshots.iter().position(|s| s.name == name).ok_or_else(|| PveError::e500(format!("snapshot '{name}' does not exist")))?;
+        let pos = g
+            .snapshots
+            .iter()
+            .position(|s| s.name == name)
+            .ok_or_else(|| PveError::e500(format!("snapshot '{name}' does not exist")))?;
         let gm = self.guest_mut(kind, node, id)?;
         let removed = gm.snapshots.remove(pos);
         for s in gm.snapshots.iter_mut() {
@@ -1026,17 +1651,39 @@ impl FakeCluster {
                 None => gm.config.remove("parent"),
             };
         }
-        Ok(self.start_task(node, if kind == GuestKind::Lxc { "vzdelsnapshot" } else { "qmdelsnapshot" }, &id.to_string(), Effect::None, Vec::new(), fail))
+        Ok(self.start_task(
+            node,
+            if kind == GuestKind::Lxc {
+                "vzdelsnapshot"
+            } else {
+                "qmdelsnapshot"
+            },
+            &id.to_string(),
+            Effect::None,
+            Vec::new(),
+            fail,
+        ))
     }
 
     /// `POST .../snapshot/{name}/rollback`.
-    pub fn rollback(&mut self, kind: GuestKind, node: &str, id: u32, name: &str) -> Result<String, PveError> {
+    pub fn rollback(
+        &mut self,
+        kind: GuestKind,
+        node: &str,
+        id: u32,
+        name: &str,
+    ) -> Result<String, PveError> {
         let op = Self::opname(kind, "rollback");
         self.count(&op, true, format!("{id} {name}"));
         let fail = self.fault(&op, &Self::lock_file(kind, id))?;
         let g = self.guest(kind, node, id)?.clone();
         Self::check_unlocked(&g)?;
-        let snap = g.snapshots.iter().find(|s| s.name == name).cloned().ok_or_else(|| PveError::e500(format!("snapshot '{name}' does not exist")))?;
+        let snap = g
+            .snapshots
+            .iter()
+            .find(|s| s.name == name)
+            .cloned()
+            .ok_or_else(|| PveError::e500(format!("snapshot '{name}' does not exist")))?;
         let gm = self.guest_mut(kind, node, id)?;
         let mut cfg = snap.config.clone();
         cfg.insert("parent".into(), name.into());
@@ -1044,7 +1691,18 @@ impl FakeCluster {
         gm.raw_lxc = snap.raw_lxc.clone();
         // rolling back stops a container (a VM with saved RAM state would resume)
         gm.status = PowerState::Stopped;
-        Ok(self.start_task(node, if kind == GuestKind::Lxc { "vzrollback" } else { "qmrollback" }, &id.to_string(), Effect::None, Vec::new(), fail))
+        Ok(self.start_task(
+            node,
+            if kind == GuestKind::Lxc {
+                "vzrollback"
+            } else {
+                "qmrollback"
+            },
+            &id.to_string(),
+            Effect::None,
+            Vec::new(),
+            fail,
+        ))
     }
 
     /// `POST .../template`. LXC answers `null` (its task's UPID is discarded); QEMU returns a UPID.
@@ -1055,28 +1713,72 @@ impl FakeCluster {
         let g = self.guest(kind, node, id)?.clone();
         Self::check_unlocked(&g)?;
         if g.is_template() {
-            return Err(PveError::e500(format!("{} {id} is already a template", g.word())));
+            return Err(PveError::e500(format!(
+                "{} {id} is already a template",
+                g.word()
+            )));
         }
         if g.status == PowerState::Running {
             return Err(PveError::e500(match kind {
-                GuestKind::Lxc => "you can't convert a CT to template if the CT is running".to_string(),
+                GuestKind::Lxc => {
+                    "you can't convert a CT to template if the CT is running".to_string()
+                }
                 GuestKind::Vm => "you can't convert a VM to template if VM is running".to_string(),
             }));
         }
         if kind == GuestKind::Lxc && !g.snapshots.is_empty() {
-            return Err(PveError::e500("unable to create template, because CT contains snapshots"));
+            return Err(PveError::e500(
+                "unable to create template, because CT contains snapshots",
+            ));
         }
         let gm = self.guest_mut(kind, node, id)?;
         gm.config.insert("template".into(), "1".into());
-        Ok(self.start_task(node, if kind == GuestKind::Lxc { "vztemplate" } else { "qmtemplate" }, &id.to_string(), Effect::None, Vec::new(), fail))
+        Ok(self.start_task(
+            node,
+            if kind == GuestKind::Lxc {
+                "vztemplate"
+            } else {
+                "qmtemplate"
+            },
+            &id.to_string(),
+            Effect::None,
+            Vec::new(),
+            fail,
+        ))
     }
 
     /// Guest firewall: options and rules.
-    pub fn set_guest_firewall(&mut self, kind: GuestKind, node: &str, id: u32, options: Option<&FirewallOptions>, rules: Option<&[FirewallRule]>) -> Result<(), PveError> {
-        let op = Self::opname(kind, if options.is_some() { "firewall.options" } else { "firewall.rules" });
+    pub fn set_guest_firewall(
+        &mut self,
+        kind: GuestKind,
+        node: &str,
+        id: u32,
+        options: Option<&FirewallOptions>,
+        rules: Option<&[FirewallRule]>,
+    ) -> Result<(), PveError> {
+        let op = Self::opname(
+            kind,
+            if options.is_some() {
+                "firewall.options"
+            } else {
+                "firewall.rules"
+            },
+        );
         let detail = match (options, rules) {
-            (Some(o), _) => format!("{id} enable={}", o.enable.map(u8::from).map(|v| v.to_string()).unwrap_or("-".into())),
-            (_, Some(r)) => format!("{id} {}", r.iter().map(FirewallRule::summary).collect::<Vec<_>>().join(" | ")),
+            (Some(o), _) => format!(
+                "{id} enable={}",
+                o.enable
+                    .map(u8::from)
+                    .map(|v| v.to_string())
+                    .unwrap_or("-".into())
+            ),
+            (_, Some(r)) => format!(
+                "{id} {}",
+                r.iter()
+                    .map(FirewallRule::summary)
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ),
             _ => id.to_string(),
         };
         self.count(&op, true, detail);
@@ -1096,24 +1798,67 @@ impl FakeCluster {
     // ----- node / storage / access ---------------------------------------------------
 
     /// Download a catalogue template (`pveam download`, `POST /nodes/{n}/aplinfo`).
-    pub fn download_template(&mut self, node: &str, storage: &str, template: &str) -> Result<String, PveError> {
-        self.count("aplinfo.download", true, format!("{storage} {template} node={node}"));
-        let fail = self.fault("aplinfo.download", &format!("/var/lock/pve-manager/pve-storage-{storage}"))?;
-        let s = self.storages.get(storage).ok_or_else(|| PveError::e500(format!("storage '{storage}' does not exist")))?.clone();
+    pub fn download_template(
+        &mut self,
+        node: &str,
+        storage: &str,
+        template: &str,
+    ) -> Result<String, PveError> {
+        self.count(
+            "aplinfo.download",
+            true,
+            format!("{storage} {template} node={node}"),
+        );
+        let fail = self.fault(
+            "aplinfo.download",
+            &format!("/var/lock/pve-manager/pve-storage-{storage}"),
+        )?;
+        let s = self
+            .storages
+            .get(storage)
+            .ok_or_else(|| PveError::e500(format!("storage '{storage}' does not exist")))?
+            .clone();
         if !s.content.iter().any(|c| c == "vztmpl") {
-            return Err(PveError::e500(format!("storage '{storage}' does not support templates")));
+            return Err(PveError::e500(format!(
+                "storage '{storage}' does not support templates"
+            )));
         }
         if !self.catalogue.iter().any(|(_, t)| t == template) {
-            return Err(PveError::param("template", format!("no such template '{template}'")));
+            return Err(PveError::param(
+                "template",
+                format!("no such template '{template}'"),
+            ));
         }
-        let volume = FakeVolume { node: (!s.shared).then(|| node.to_string()), storage: storage.into(), name: format!("vztmpl/{template}"), content: "vztmpl".into(), format: "tzst".into(), size: 141_557_760, vmid: None };
+        let volume = FakeVolume {
+            node: (!s.shared).then(|| node.to_string()),
+            storage: storage.into(),
+            name: format!("vztmpl/{template}"),
+            content: "vztmpl".into(),
+            format: "tzst".into(),
+            size: 141_557_760,
+            vmid: None,
+        };
         Ok(self.start_task(node, "download", template, Effect::Download { volume }, vec![format!("starting template download from: http://download.proxmox.com/images/system/{template}")], fail))
     }
 
     /// `POST /nodes/{n}/storage/{s}/download-url`.
-    pub fn download_url(&mut self, node: &str, storage: &str, content: &str, filename: &str, url: &str) -> Result<String, PveError> {
-        self.count("storage.download-url", true, format!("{storage} {content} {filename} node={node}"));
-        let fail = self.fault("storage.download-url", &format!("/var/lock/pve-manager/pve-storage-{storage}"))?;
+    pub fn download_url(
+        &mut self,
+        node: &str,
+        storage: &str,
+        content: &str,
+        filename: &str,
+        url: &str,
+    ) -> Result<String, PveError> {
+        self.count(
+            "storage.download-url",
+            true,
+            format!("{storage} {content} {filename} node={node}"),
+        );
+        let fail = self.fault(
+            "storage.download-url",
+            &format!("/var/lock/pve-manager/pve-storage-{storage}"),
+        )?;
         let s = self.storage_for(node, storage, content)?.clone();
         if !url.starts_with("https://") && !url.starts_with("http://") {
             return Err(PveError::param("url", "invalid URL"));
@@ -1123,24 +1868,53 @@ impl FakeCluster {
             storage: storage.into(),
             name: format!("{content}/{filename}"),
             content: content.into(),
-            format: if filename.ends_with(".img") || filename.ends_with(".qcow2") { "qcow2".into() } else { "raw".into() },
+            format: if filename.ends_with(".img") || filename.ends_with(".qcow2") {
+                "qcow2".into()
+            } else {
+                "raw".into()
+            },
             size: 2_361_393_152,
             vmid: None,
         };
-        Ok(self.start_task(node, "download", filename, Effect::Download { volume }, vec![format!("downloading {url} to /var/lib/vz/{content}/{filename}")], fail))
+        Ok(self.start_task(
+            node,
+            "download",
+            filename,
+            Effect::Download { volume },
+            vec![format!(
+                "downloading {url} to /var/lib/vz/{content}/{filename}"
+            )],
+            fail,
+        ))
     }
 
     /// `POST /storage`.
     pub fn add_storage(&mut self, s: FakeStorage) -> Result<(), PveError> {
-        self.count("storage.add", true, format!("{} type={} content={}", s.id, s.kind, s.content.join(",")));
+        self.count(
+            "storage.add",
+            true,
+            format!("{} type={} content={}", s.id, s.kind, s.content.join(",")),
+        );
         if let Some(msg) = self.fault("storage.add", "/etc/pve/storage.cfg")? {
             return Err(PveError::e500(msg));
         }
         if self.storages.contains_key(&s.id) {
-            return Err(PveError::e500(format!("create storage failed: storage ID '{}' already defined", s.id)));
+            return Err(PveError::e500(format!(
+                "create storage failed: storage ID '{}' already defined",
+                s.id
+            )));
         }
-        if !matches!(s.kind.as_str(), "dir" | "zfspool" | "nfs" | "lvmthin" | "lvm" | "cifs" | "pbs" | "rbd") {
-            return Err(PveError::param("type", format!("value '{}' does not have a value in the enumeration", s.kind)));
+        if !matches!(
+            s.kind.as_str(),
+            "dir" | "zfspool" | "nfs" | "lvmthin" | "lvm" | "cifs" | "pbs" | "rbd"
+        ) {
+            return Err(PveError::param(
+                "type",
+                format!(
+                    "value '{}' does not have a value in the enumeration",
+                    s.kind
+                ),
+            ));
         }
         self.storages.insert(s.id.clone(), s);
         Ok(())
@@ -1148,8 +1922,15 @@ impl FakeCluster {
 
     /// `PUT /storage/{id}` content.
     pub fn set_storage_content(&mut self, id: &str, content: &[String]) -> Result<(), PveError> {
-        self.count("storage.set", true, format!("{id} content={}", content.join(",")));
-        let s = self.storages.get_mut(id).ok_or_else(|| PveError::e500(format!("storage '{id}' does not exist")))?;
+        self.count(
+            "storage.set",
+            true,
+            format!("{id} content={}", content.join(",")),
+        );
+        let s = self
+            .storages
+            .get_mut(id)
+            .ok_or_else(|| PveError::e500(format!("storage '{id}' does not exist")))?;
         s.content = content.to_vec();
         Ok(())
     }
@@ -1157,17 +1938,25 @@ impl FakeCluster {
     /// `DELETE /storage/{id}`.
     pub fn remove_storage(&mut self, id: &str) -> Result<(), PveError> {
         self.count("storage.remove", true, id.to_string());
-        self.storages.remove(id).map(|_| ()).ok_or_else(|| PveError::e500(format!("storage '{id}' does not exist")))
+        self.storages
+            .remove(id)
+            .map(|_| ())
+            .ok_or_else(|| PveError::e500(format!("storage '{id}' does not exist")))
     }
 
     /// Add a user.
     pub fn add_user(&mut self, userid: &str, comment: &str) -> Result<(), PveError> {
         self.count("access.user.add", true, userid.to_string());
         if !userid.contains('@') {
-            return Err(PveError::param("userid", format!("value '{userid}' does not look like a valid user name")));
+            return Err(PveError::param(
+                "userid",
+                format!("value '{userid}' does not look like a valid user name"),
+            ));
         }
         if self.users.contains_key(userid) {
-            return Err(PveError::e500(format!("create user failed: user '{userid}' already exists")));
+            return Err(PveError::e500(format!(
+                "create user failed: user '{userid}' already exists"
+            )));
         }
         self.users.insert(userid.into(), comment.into());
         Ok(())
@@ -1187,8 +1976,20 @@ impl FakeCluster {
     }
 
     /// Cluster firewall options/rules.
-    pub fn set_cluster_firewall(&mut self, options: Option<&FirewallOptions>, rules: Option<&[FirewallRule]>) -> Result<(), PveError> {
-        self.count(if options.is_some() { "cluster.firewall.options" } else { "cluster.firewall.rules" }, true, String::new());
+    pub fn set_cluster_firewall(
+        &mut self,
+        options: Option<&FirewallOptions>,
+        rules: Option<&[FirewallRule]>,
+    ) -> Result<(), PveError> {
+        self.count(
+            if options.is_some() {
+                "cluster.firewall.options"
+            } else {
+                "cluster.firewall.rules"
+            },
+            true,
+            String::new(),
+        );
         if let Some(o) = options {
             self.cluster_firewall.options = o.clone();
         }
@@ -1199,9 +2000,21 @@ impl FakeCluster {
     }
 
     /// Node DNS.
-    pub fn set_dns(&mut self, node: &str, search: &str, servers: &[String]) -> Result<(), PveError> {
-        self.count("node.dns.set", true, format!("{node} search={search} servers={}", servers.join(",")));
-        let n = self.nodes.get_mut(node).ok_or_else(|| PveError::param("node", format!("no such cluster node '{node}'")))?;
+    pub fn set_dns(
+        &mut self,
+        node: &str,
+        search: &str,
+        servers: &[String],
+    ) -> Result<(), PveError> {
+        self.count(
+            "node.dns.set",
+            true,
+            format!("{node} search={search} servers={}", servers.join(",")),
+        );
+        let n = self
+            .nodes
+            .get_mut(node)
+            .ok_or_else(|| PveError::param("node", format!("no such cluster node '{node}'")))?;
         n.dns_search = Some(search.into());
         n.dns_servers = servers.to_vec();
         Ok(())
@@ -1211,9 +2024,15 @@ impl FakeCluster {
     pub fn set_timezone(&mut self, node: &str, tz: &str) -> Result<(), PveError> {
         self.count("node.time.set", true, format!("{node} {tz}"));
         if !tz.contains('/') && tz != "UTC" {
-            return Err(PveError::param("timezone", format!("invalid time zone '{tz}'")));
+            return Err(PveError::param(
+                "timezone",
+                format!("invalid time zone '{tz}'"),
+            ));
         }
-        let n = self.nodes.get_mut(node).ok_or_else(|| PveError::param("node", format!("no such cluster node '{node}'")))?;
+        let n = self
+            .nodes
+            .get_mut(node)
+            .ok_or_else(|| PveError::param("node", format!("no such cluster node '{node}'")))?;
         n.timezone = tz.into();
         Ok(())
     }
@@ -1221,7 +2040,10 @@ impl FakeCluster {
 
 /// `key=value` pairs on one line, sorted.
 pub(crate) fn fmt_params(p: &BTreeMap<String, String>) -> String {
-    p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    p.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The config file text of a guest's current section.

@@ -9,11 +9,12 @@
 
 mod backend;
 mod cluster;
+pub mod guest;
 mod schema;
 mod state;
 
 pub use backend::FakeBackend;
-pub use cluster::{FakeCluster, TaskOutcome};
+pub use cluster::{ConfigView, FakeCluster, TaskOutcome};
 pub use state::*;
 
 use std::collections::BTreeMap;
@@ -33,19 +34,36 @@ pub struct PveError {
 impl PveError {
     /// A 500 with a message.
     pub fn e500(msg: impl Into<String>) -> Self {
-        Self { status: 500, message: msg.into(), errors: BTreeMap::new() }
+        Self {
+            status: 500,
+            message: msg.into(),
+            errors: BTreeMap::new(),
+        }
     }
     /// A 400 "Parameter verification failed." for one parameter.
     pub fn param(key: &str, msg: impl Into<String>) -> Self {
-        Self { status: 400, message: "Parameter verification failed.".into(), errors: BTreeMap::from([(key.to_string(), msg.into())]) }
+        Self {
+            status: 400,
+            message: "Parameter verification failed.".into(),
+            errors: BTreeMap::from([(key.to_string(), msg.into())]),
+        }
     }
     /// Convert into a phx-core error.
     pub fn into_core(self) -> phx_core::Error {
         match self.status {
-            400 => phx_core::Error::InvalidRequest { message: self.message, params: self.errors },
-            401 => phx_core::Error::Unauthenticated { message: self.message },
-            403 => phx_core::Error::PermissionDenied { message: self.message },
-            595..=599 => phx_core::Error::Transient { message: format!("{} {}", self.status, self.message) },
+            400 => phx_core::Error::InvalidRequest {
+                message: self.message,
+                params: self.errors,
+            },
+            401 => phx_core::Error::Unauthenticated {
+                message: self.message,
+            },
+            403 => phx_core::Error::PermissionDenied {
+                message: self.message,
+            },
+            595..=599 => phx_core::Error::Transient {
+                message: format!("{} {}", self.status, self.message),
+            },
             _ => phx_core::Error::from_proxmox_message(&self.message),
         }
     }

@@ -54,7 +54,11 @@ impl FakeStorage {
     }
     /// Whether it is usable on `node`.
     pub fn on(&self, node: &str) -> bool {
-        !self.disabled && self.nodes.as_ref().is_none_or(|n| n.iter().any(|x| x == node))
+        !self.disabled
+            && self
+                .nodes
+                .as_ref()
+                .is_none_or(|n| n.iter().any(|x| x == node))
     }
 }
 
@@ -150,8 +154,22 @@ impl FakeGuest {
     }
     /// Name / hostname.
     pub fn name(&self) -> String {
-        let key = if self.kind == GuestKind::Lxc { "hostname" } else { "name" };
-        self.config.get(key).cloned().unwrap_or_else(|| format!("{}{}", if self.kind == GuestKind::Lxc { "CT" } else { "VM" }, self.id))
+        let key = if self.kind == GuestKind::Lxc {
+            "hostname"
+        } else {
+            "name"
+        };
+        self.config.get(key).cloned().unwrap_or_else(|| {
+            format!(
+                "{}{}",
+                if self.kind == GuestKind::Lxc {
+                    "CT"
+                } else {
+                    "VM"
+                },
+                self.id
+            )
+        })
     }
     /// Current `lock:`.
     pub fn lock(&self) -> Option<&str> {

@@ -1,4 +1,5 @@
 //! Integration tests of phx-testkit: the engine against the FakeCluster (one binary).
 
+mod conformance;
 mod engine;
 mod support;
