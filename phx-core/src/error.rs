@@ -129,6 +129,13 @@ pub enum Error {
         /// Detail.
         message: String,
     },
+    /// phx refuses: the config cannot be reached without losing data, or not at all
+    /// (shrinking a disk, a reused id). Nothing was changed for this guest.
+    #[error("{message}")]
+    Refused {
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// Proxmox refused the operation for a reason that fits no other kind (its message, verbatim).
     #[error("{message}")]
     Rejected {

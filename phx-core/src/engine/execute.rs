@@ -242,7 +242,7 @@ impl Engine {
         };
         let (acts, notes, err) = self.converge_actions(&ctx.world, &g, &gp.node, &cfg, fw.as_ref(), false, true, ctx.op).await?;
         if let Some(e) = err {
-            return Err(Error::backend("engine", e));
+            return Err(Error::Refused { message: e });
         }
         Ok((acts, notes))
     }

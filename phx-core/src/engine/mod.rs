@@ -310,11 +310,7 @@ impl Engine {
                             let mut after = cfg.clone();
                             if err.is_none() {
                                 for a in follow {
-                                    match &a.step {
-                                        Step::SetConfig(u) => after.entries.extend(u.set.clone()),
-                                        Step::SetRawLxc { lines } => after.raw_lxc = lines.clone(),
-                                        _ => {}
-                                    }
+                                    predict_step(&mut after, &a.step);
                                     gp.actions.push(Action { predicted: true, ..a });
                                 }
                             }
@@ -773,6 +769,27 @@ async fn snapshot_missing(w: &World<'_>, g: &Guest<'_>, node: &NodeName, cfg: &G
     w.read();
     let snaps = manager(w.hv, g.kind()).snapshots(node, g.id()).await?;
     Ok(!snaps.iter().any(|s| s.name == name.as_str()))
+}
+
+/// Apply a planned step to a predicted config (so clones of a guest created in the same run are
+/// predicted from what it will be, not what it was).
+fn predict_step(cfg: &mut GuestConfig, step: &Step) {
+    match step {
+        Step::SetConfig(u) => cfg.entries.extend(u.set.clone()),
+        Step::SetRawLxc { lines } => cfg.raw_lxc = lines.clone(),
+        Step::Resize { disk, size } => {
+            if let Some(v) = cfg.entries.get_mut(disk) {
+                if let Ok(mut m) = v.parse::<crate::propstr::MountPoint>() {
+                    m.size = Some(*size);
+                    *v = m.to_string();
+                } else if let Ok(mut d) = v.parse::<crate::propstr::QemuDisk>() {
+                    d.size = Some(*size);
+                    *v = d.to_string();
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The predicted config of a clone of `src`.

@@ -187,3 +187,41 @@ async fn delete_runs_in_reverse_order_and_refuses_while_dependents_exist() {
     // 101 is a dependency of 102 and 103, which go first; 1001 (not deleted) depends on 102
     insta::assert_snapshot!("delete_result", summary(&r));
 }
+
+/// The real Phoenix configs: `create 102` walks 900 -> 103 -> 102 on storages set up like the
+/// site's ZFS datasets.
+#[tokio::test]
+async fn create_102_with_the_real_fixtures() {
+    let Some(dir) = fixtures_dir() else { return };
+    let inv = phx_core::config::Inventory::load(&phx_core::config::LoadOptions { config_dir: dir, scripts_dir: Some(std::env::temp_dir().join("phx-no-scripts")) }).expect("fixtures load");
+    let fake = fake();
+    fake.with(|c| {
+        for (id, kind, content) in [
+            ("quickOS-lxc-disks", "zfspool", "images,rootdir"),
+            ("quickOS-vm-disks", "zfspool", "images"),
+            ("fastData-shared-iso", "dir", "iso,vztmpl"),
+            ("fastData-shared-bulk-data", "zfspool", "images,rootdir"),
+        ] {
+            c.add_storage(phx_testkit::fake::FakeStorage {
+                id: id.into(),
+                kind: kind.into(),
+                content: content.split(',').map(str::to_string).collect(),
+                shared: false,
+                disabled: false,
+                nodes: None,
+                total: 4 << 40,
+                params: Default::default(),
+            })
+            .unwrap();
+        }
+        c.take_oplog();
+    });
+    let e = engine(&fake, inv);
+    let (plan, r) = run(&e, &[102], CREATE).await;
+    let order: Vec<String> = plan.guests.iter().map(|g| g.id.to_string()).collect();
+    assert_eq!(order.join(" "), "900 103 102");
+    insta::assert_snapshot!("fixtures_create_102_ops", writes(&fake));
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    let again = e.plan(&ids(&[102]), CREATE).await.unwrap();
+    assert!(again.is_empty(), "{}", plan_text(&again));
+}

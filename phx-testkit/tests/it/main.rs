@@ -2,4 +2,5 @@
 
 mod conformance;
 mod engine;
+mod props;
 mod support;
