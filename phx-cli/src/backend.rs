@@ -26,7 +26,8 @@ impl std::fmt::Debug for Opened {
 }
 
 fn on_path(prog: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
 }
 
 /// The backend to use: `--backend`/`PHX_BACKEND`, else pct when `pct` is on PATH.
@@ -46,9 +47,15 @@ pub fn choose(g: &GlobalArgs) -> Result<BackendKind, CliError> {
 
 /// `$XDG_STATE_HOME/phx/sim.json` (or `~/.local/state/phx/sim.json`).
 pub fn default_sim_state() -> PathBuf {
-    let base = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from).filter(|p| p.is_absolute()).unwrap_or_else(|| {
-        std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".local/state")
-    });
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join(".local/state")
+        });
     base.join("phx").join("sim.json")
 }
 
@@ -61,8 +68,16 @@ pub fn open(g: &GlobalArgs) -> anyhow::Result<Opened> {
     let kind = choose(g)?;
     match kind {
         BackendKind::Sim => open_sim(g),
-        BackendKind::Pct => Err(usage("the pct backend is not available in this build of phx").hint("use `--backend sim` for now").into()),
-        BackendKind::Api => Err(usage("the api backend is not available in this build of phx").hint("use `--backend sim` for now").into()),
+        BackendKind::Pct => Err(
+            usage("the pct backend is not available in this build of phx")
+                .hint("use `--backend sim` for now")
+                .into(),
+        ),
+        BackendKind::Api => Err(
+            usage("the api backend is not available in this build of phx")
+                .hint("use `--backend sim` for now")
+                .into(),
+        ),
     }
 }
 
@@ -72,7 +87,12 @@ fn lock_state(path: &Path) -> anyhow::Result<File> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let lock_path = path.with_extension("lock");
-    let f = File::options().create(true).truncate(false).write(true).open(&lock_path).with_context(|| format!("opening {}", lock_path.display()))?;
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
     let start = Instant::now();
     let mut told = false;
     loop {
@@ -80,20 +100,31 @@ fn lock_state(path: &Path) -> anyhow::Result<File> {
             Ok(()) => return Ok(f),
             Err(std::fs::TryLockError::WouldBlock) => {
                 if !told {
-                    tracing::warn!("waiting for another phx using the simulated cluster {}", path.display());
+                    tracing::warn!(
+                        "waiting for another phx using the simulated cluster {}",
+                        path.display()
+                    );
                     told = true;
                 }
                 if start.elapsed() > Duration::from_secs(30) {
                     return Err(CliError {
                         code: crate::error::EXIT_FAILED,
-                        message: format!("another phx process has held the simulated cluster {} for 30 s", path.display()),
-                        hint: Some("wait for it to finish, or use another state file with --sim-state".into()),
+                        message: format!(
+                            "another phx process has held the simulated cluster {} for 30 s",
+                            path.display()
+                        ),
+                        hint: Some(
+                            "wait for it to finish, or use another state file with --sim-state"
+                                .into(),
+                        ),
                     }
                     .into());
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e).with_context(|| format!("locking {}", lock_path.display())),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", lock_path.display()));
+            }
         }
     }
 }
@@ -101,9 +132,14 @@ fn lock_state(path: &Path) -> anyhow::Result<File> {
 fn open_sim(g: &GlobalArgs) -> anyhow::Result<Opened> {
     let path = sim_state(g);
     let lock = lock_state(&path)?;
-    let fake = FakeBackend::open(&path).with_context(|| format!("opening the simulated cluster {}", path.display()))?;
+    let fake = FakeBackend::open(&path)
+        .with_context(|| format!("opening the simulated cluster {}", path.display()))?;
     let latency = match std::env::var("PHX_SIM_LATENCY_MS") {
-        Ok(v) => v.trim().parse::<u64>().map_err(|_| usage(format!("PHX_SIM_LATENCY_MS={v:?} is not a number of milliseconds")))?,
+        Ok(v) => v.trim().parse::<u64>().map_err(|_| {
+            usage(format!(
+                "PHX_SIM_LATENCY_MS={v:?} is not a number of milliseconds"
+            ))
+        })?,
         Err(_) => 200,
     };
     let faults = match std::env::var("PHX_SIM_FAULTS") {
@@ -118,7 +154,11 @@ fn open_sim(g: &GlobalArgs) -> anyhow::Result<Opened> {
         }
         c.oplog.clear();
     });
-    Ok(Opened { hv: Arc::new(fake), kind: BackendKind::Sim, _lock: Some(lock) })
+    Ok(Opened {
+        hv: Arc::new(fake),
+        kind: BackendKind::Sim,
+        _lock: Some(lock),
+    })
 }
 
 /// `PHX_SIM_FAULTS`: comma-separated `OP:FAULT[:COUNT]`.
@@ -131,27 +171,46 @@ fn open_sim(g: &GlobalArgs) -> anyhow::Result<Opened> {
 pub fn parse_faults(spec: &str) -> Result<Vec<(String, Fault)>, CliError> {
     let mut out = Vec::new();
     for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let bad = || usage(format!("PHX_SIM_FAULTS item {item:?} is not OP:FAULT[:COUNT]")).hint("faults are lock-timeout, http-596, task-error[=MSG], error[=MSG], lost-response; e.g. start:lock-timeout:2");
+        let bad = || {
+            usage(format!("PHX_SIM_FAULTS item {item:?} is not OP:FAULT[:COUNT]")).hint("faults are lock-timeout, http-596, task-error[=MSG], error[=MSG], lost-response; e.g. start:lock-timeout:2")
+        };
         let mut parts = item.splitn(2, ':');
         let op = parts.next().filter(|s| !s.is_empty()).ok_or_else(bad)?;
         let rest = parts.next().ok_or_else(bad)?;
         let (fault, count) = match rest.rsplit_once(':') {
-            Some((f, n)) if n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() => (f, n.parse::<usize>().map_err(|_| bad())?),
+            Some((f, n)) if n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() => {
+                (f, n.parse::<usize>().map_err(|_| bad())?)
+            }
             _ => (rest, 1),
         };
-        let (name, msg) = fault.split_once('=').map_or((fault, None), |(a, b)| (a, Some(b.to_string())));
+        let (name, msg) = fault
+            .split_once('=')
+            .map_or((fault, None), |(a, b)| (a, Some(b.to_string())));
         let f = match name {
             "lock-timeout" => Fault::LockTimeout,
             "lost-response" => Fault::LostResponse { status: 596 },
-            "task-error" => Fault::TaskError { message: msg.unwrap_or_else(|| "injected task failure".into()) },
-            "error" => Fault::Error { status: 500, message: msg.unwrap_or_else(|| "injected failure".into()) },
+            "task-error" => Fault::TaskError {
+                message: msg.unwrap_or_else(|| "injected task failure".into()),
+            },
+            "error" => Fault::Error {
+                status: 500,
+                message: msg.unwrap_or_else(|| "injected failure".into()),
+            },
             n if n.starts_with("http-") => {
-                let status = n[5..].parse::<u16>().ok().filter(|s| (595..=599).contains(s)).ok_or_else(bad)?;
+                let status = n[5..]
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|s| (595..=599).contains(s))
+                    .ok_or_else(bad)?;
                 Fault::Http { status }
             }
             _ => return Err(bad()),
         };
-        let ops: Vec<String> = if op.contains('.') { vec![op.to_string()] } else { vec![format!("lxc.{op}"), format!("vm.{op}")] };
+        let ops: Vec<String> = if op.contains('.') {
+            vec![op.to_string()]
+        } else {
+            vec![format!("lxc.{op}"), format!("vm.{op}")]
+        };
         for o in ops {
             for _ in 0..count.min(1000) {
                 out.push((o.clone(), f.clone()));
@@ -166,7 +225,11 @@ pub fn reset_sim(g: &GlobalArgs) -> anyhow::Result<PathBuf> {
     let path = sim_state(g);
     let _lock = lock_state(&path)?;
     for p in [path.clone(), path.with_extension("guests")] {
-        let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        let r = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
         match r {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -28,20 +28,51 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
     /// Directory with the Phoenix config files [default: /usr/local/phoenix_hypervisor/etc]
-    #[arg(short = 'C', long, env = "PHX_CONFIG_DIR", hide_env_values = true, global = true, value_name = "DIR")]
+    #[arg(
+        short = 'C',
+        long,
+        env = "PHX_CONFIG_DIR",
+        hide_env_values = true,
+        global = true,
+        value_name = "DIR"
+    )]
     pub config_dir: Option<PathBuf>,
     /// Root of the site's scripts (features, application scripts, tests) [default: <config-dir>/../bin]
-    #[arg(long, env = "PHX_SCRIPTS_DIR", hide_env_values = true, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        env = "PHX_SCRIPTS_DIR",
+        hide_env_values = true,
+        global = true,
+        value_name = "DIR"
+    )]
     pub scripts_dir: Option<PathBuf>,
     /// Where guests live: pct (this Proxmox node), api (the HTTP API) or sim (a simulated cluster)
     /// [default: pct when `pct` is on PATH]
-    #[arg(long, env = "PHX_BACKEND", hide_env_values = true, global = true, value_enum)]
+    #[arg(
+        long,
+        env = "PHX_BACKEND",
+        hide_env_values = true,
+        global = true,
+        value_enum
+    )]
     pub backend: Option<BackendKind>,
     /// State file of the simulated cluster [default: $XDG_STATE_HOME/phx/sim.json]
-    #[arg(long, env = "PHX_SIM_STATE", hide_env_values = true, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        env = "PHX_SIM_STATE",
+        hide_env_values = true,
+        global = true,
+        value_name = "FILE"
+    )]
     pub sim_state: Option<PathBuf>,
     /// Node for new guests without a `node` key
-    #[arg(long, env = "PHX_NODE", hide_env_values = true, global = true, value_name = "NAME")]
+    #[arg(
+        long,
+        env = "PHX_NODE",
+        hide_env_values = true,
+        global = true,
+        value_name = "NAME"
+    )]
     pub node: Option<String>,
     /// Show what would change and change nothing
     #[arg(short = 'n', long, global = true)]

@@ -31,11 +31,23 @@ impl std::fmt::Debug for Ctx {
 impl Ctx {
     pub fn new(g: GlobalArgs, cancel: CancelToken) -> Self {
         let out = Output::new(g.output, g.color);
-        Self { g, out, cancel, opened: None }
+        Self {
+            g,
+            out,
+            cancel,
+            opened: None,
+        }
     }
 
     pub fn load_options(&self) -> LoadOptions {
-        LoadOptions { config_dir: self.g.config_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_DIR)), scripts_dir: self.g.scripts_dir.clone() }
+        LoadOptions {
+            config_dir: self
+                .g
+                .config_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_DIR)),
+            scripts_dir: self.g.scripts_dir.clone(),
+        }
     }
 
     /// Check the config without failing.
@@ -51,20 +63,37 @@ impl Ctx {
                 for w in &inv.warnings {
                     tracing::info!("{w}");
                 }
-                static TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-                if !inv.warnings.is_empty() && !TOLD.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                static TOLD: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !inv.warnings.is_empty()
+                    && !TOLD.swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
                     let n = inv.warnings.len();
-                    tracing::warn!("the config has {n} warning{}; `phx config validate` shows them", if n == 1 { "" } else { "s" });
+                    tracing::warn!(
+                        "the config has {n} warning{}; `phx config validate` shows them",
+                        if n == 1 { "" } else { "s" }
+                    );
                 }
                 Ok(inv)
             }
             Err(e) => {
                 let n = e.errors.len();
-                let mut msg = format!("the config in {} is invalid ({n} error{}):", opts.config_dir.display(), if n == 1 { "" } else { "s" });
+                let mut msg = format!(
+                    "the config in {} is invalid ({n} error{}):",
+                    opts.config_dir.display(),
+                    if n == 1 { "" } else { "s" }
+                );
                 for f in &e.errors {
                     msg.push_str(&format!("\n  {f}"));
                 }
-                Err(CliError { code: EXIT_USAGE, message: msg, hint: Some("`phx config validate` lists every finding; nothing was changed".into()) }.into())
+                Err(CliError {
+                    code: EXIT_USAGE,
+                    message: msg,
+                    hint: Some(
+                        "`phx config validate` lists every finding; nothing was changed".into(),
+                    ),
+                }
+                .into())
             }
         }
     }
@@ -74,19 +103,30 @@ impl Ctx {
         if self.opened.is_none() {
             self.opened = Some(backend::open(&self.g)?);
         }
-        Ok(self.opened.as_ref().map(|o| o.hv.clone()).ok_or_else(|| usage("no backend"))?)
+        Ok(self
+            .opened
+            .as_ref()
+            .map(|o| o.hv.clone())
+            .ok_or_else(|| usage("no backend"))?)
     }
 
     pub fn node(&self) -> anyhow::Result<Option<NodeName>> {
         match &self.g.node {
-            Some(n) => Ok(Some(NodeName::new(n.clone()).map_err(|e| usage(format!("--node: {e}")))?)),
+            Some(n) => Ok(Some(
+                NodeName::new(n.clone()).map_err(|e| usage(format!("--node: {e}")))?,
+            )),
             None => Ok(None),
         }
     }
 
     pub fn engine(&mut self, inv: Inventory) -> anyhow::Result<Engine> {
         let hv = self.backend()?;
-        let opts = EngineOptions { jobs: usize::from(self.g.jobs), node: self.node()?, cancel: self.cancel.clone(), ..EngineOptions::default() };
+        let opts = EngineOptions {
+            jobs: usize::from(self.g.jobs),
+            node: self.node()?,
+            cancel: self.cancel.clone(),
+            ..EngineOptions::default()
+        };
         Ok(Engine::new(hv, inv).with_options(opts))
     }
 
@@ -94,7 +134,11 @@ impl Ctx {
         let mode = if self.g.quiet || self.out.json() {
             Mode::Silent
         } else if self.g.no_progress || !std::io::stderr().is_terminal() {
-            if self.g.no_progress { Mode::Silent } else { Mode::Lines }
+            if self.g.no_progress {
+                Mode::Silent
+            } else {
+                Mode::Lines
+            }
         } else {
             Mode::Bars
         };

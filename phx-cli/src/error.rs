@@ -36,12 +36,20 @@ impl std::error::Error for CliError {}
 
 /// Invalid usage (exit 2).
 pub fn usage(message: impl Into<String>) -> CliError {
-    CliError { code: EXIT_USAGE, message: message.into(), hint: None }
+    CliError {
+        code: EXIT_USAGE,
+        message: message.into(),
+        hint: None,
+    }
 }
 
 /// An operation failed (exit 1).
 pub fn failed(message: impl Into<String>) -> CliError {
-    CliError { code: EXIT_FAILED, message: message.into(), hint: None }
+    CliError {
+        code: EXIT_FAILED,
+        message: message.into(),
+        hint: None,
+    }
 }
 
 impl CliError {
@@ -79,14 +87,23 @@ pub fn render(e: &anyhow::Error) -> String {
             s.push_str(&format!("  {f}\n"));
         }
     }
-    let causes: Vec<String> = e.chain().skip(1).map(ToString::to_string).filter(|c| !c.is_empty()).collect();
+    let causes: Vec<String> = e
+        .chain()
+        .skip(1)
+        .map(ToString::to_string)
+        .filter(|c| !c.is_empty())
+        .collect();
     if !causes.is_empty() {
         s.push_str("\nCaused by:\n");
         for (i, c) in causes.iter().enumerate() {
             s.push_str(&format!("    {i}: {c}\n"));
         }
     }
-    let hints: Vec<&str> = e.chain().filter_map(|c| c.downcast_ref::<CliError>()).filter_map(|c| c.hint.as_deref()).collect();
+    let hints: Vec<&str> = e
+        .chain()
+        .filter_map(|c| c.downcast_ref::<CliError>())
+        .filter_map(|c| c.hint.as_deref())
+        .collect();
     let extra = hint_for(e);
     for h in hints.into_iter().chain(extra.as_deref()) {
         s.push_str(&format!("hint: {h}\n"));
@@ -96,7 +113,9 @@ pub fn render(e: &anyhow::Error) -> String {
 
 /// Hints for well-known backend errors.
 fn hint_for(e: &anyhow::Error) -> Option<String> {
-    let pe = e.chain().find_map(|c| c.downcast_ref::<phx_core::Error>())?;
+    let pe = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<phx_core::Error>())?;
     match pe {
         phx_core::Error::Unauthenticated { .. } => Some("check the API token (PHX_API_TOKEN or --api-token-file) or PHX_API_USER/PHX_API_PASSWORD".into()),
         phx_core::Error::PermissionDenied { .. } => Some("grant the missing privilege to the user or token (pveum acl modify)".into()),

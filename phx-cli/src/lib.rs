@@ -34,9 +34,18 @@ fn init_logging(cli: &Cli) {
     let ansi = match cli.global.color {
         cli::ColorChoice::Always => true,
         cli::ColorChoice::Never => false,
-        cli::ColorChoice::Auto => std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none(),
+        cli::ColorChoice::Auto => {
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none()
+        }
     };
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).with_target(false).without_time().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .without_time()
+        .try_init();
 }
 
 async fn dispatch(ctx: &mut Ctx, command: Command) -> anyhow::Result<u8> {
@@ -59,7 +68,10 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> anyhow::Result<u8> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -90,6 +102,10 @@ pub fn main() -> ExitCode {
             }
         }
     });
-    let code = if cancel.is_cancelled() && code == 0 { EXIT_INTERRUPTED } else { code };
+    let code = if cancel.is_cancelled() && code == 0 {
+        EXIT_INTERRUPTED
+    } else {
+        code
+    };
     ExitCode::from(code)
 }

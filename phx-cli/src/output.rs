@@ -23,7 +23,9 @@ impl Output {
         let color = match color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
         };
         Self { format, color }
     }
@@ -53,7 +55,11 @@ impl Output {
 
     pub fn table(&self) -> Table {
         let mut t = Table::new();
-        t.load_preset(if self.color { presets::UTF8_FULL_CONDENSED } else { presets::ASCII_FULL_CONDENSED });
+        t.load_preset(if self.color {
+            presets::UTF8_FULL_CONDENSED
+        } else {
+            presets::ASCII_FULL_CONDENSED
+        });
         t.set_content_arrangement(ContentArrangement::Dynamic);
         if !std::io::stdout().is_terminal() {
             t.set_width(160);
@@ -62,7 +68,11 @@ impl Output {
     }
 
     pub fn paint(&self, s: &str, code: &str) -> String {
-        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
     }
 }
 
@@ -108,11 +118,21 @@ pub fn plan_human(out: &Output, plan: &Plan) -> String {
                 }
                 continue;
             }
-            let detail = if a.detail.is_empty() { String::new() } else { format!(" {}", a.detail) };
+            let detail = if a.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", a.detail)
+            };
             s.push_str(&format!("{head}: {then}{}{detail} ({})\n", a.op, a.reason));
         }
         if g.boot_start {
-            s.push_str(&format!("{head}: start (start_at_boot, boot order {})\n", plan.boot_order.iter().position(|i| *i == g.id).map_or(0, |p| p + 1)));
+            s.push_str(&format!(
+                "{head}: start (start_at_boot, boot order {})\n",
+                plan.boot_order
+                    .iter()
+                    .position(|i| *i == g.id)
+                    .map_or(0, |p| p + 1)
+            ));
         }
         for n in &g.notes {
             s.push_str(&format!("{head}: note: {n}\n"));
@@ -122,7 +142,12 @@ pub fn plan_human(out: &Output, plan: &Plan) -> String {
     if changed == 0 {
         s.push_str("No changes: every guest matches its config.\n");
     } else {
-        s.push_str(&format!("{} change{} in {changed} guest{}.\n", plan.changes(), if plan.changes() == 1 { "" } else { "s" }, if changed == 1 { "" } else { "s" }));
+        s.push_str(&format!(
+            "{} change{} in {changed} guest{}.\n",
+            plan.changes(),
+            if plan.changes() == 1 { "" } else { "s" },
+            if changed == 1 { "" } else { "s" }
+        ));
     }
     s
 }
@@ -160,7 +185,11 @@ pub fn plan_json(plan: &Plan) -> serde_json::Value {
             GuestPlanJson { id: g.id.get(), kind: g.kind, name: &g.name, node: g.node.as_str(), presence: &g.presence, actions, notes: &g.notes, error: g.error.as_deref() }
         })
         .collect();
-    serde_json::to_value(PlanJson { changes: plan.changes(), guests }).unwrap_or_default()
+    serde_json::to_value(PlanJson {
+        changes: plan.changes(),
+        guests,
+    })
+    .unwrap_or_default()
 }
 
 /// The result of a mutating command, for people.
@@ -172,7 +201,12 @@ pub fn result_human(out: &Output, r: &RunResult) -> String {
         let what = match (&g.error, g.actions.is_empty()) {
             (Some(e), _) => e.clone(),
             (None, true) => String::new(),
-            (None, false) => g.actions.iter().map(|a| a.op).collect::<Vec<_>>().join(", "),
+            (None, false) => g
+                .actions
+                .iter()
+                .map(|a| a.op)
+                .collect::<Vec<_>>()
+                .join(", "),
         };
         let outcome = match g.outcome {
             Outcome::Changed => out.paint("changed", "32"),
@@ -180,7 +214,13 @@ pub fn result_human(out: &Output, r: &RunResult) -> String {
             Outcome::Failed => out.paint("failed", "31;1"),
             Outcome::Skipped => out.paint("skipped", "33"),
         };
-        t.add_row(vec![outcome, g.id.to_string(), g.kind.to_string(), g.name.clone(), what]);
+        t.add_row(vec![
+            outcome,
+            g.id.to_string(),
+            g.kind.to_string(),
+            g.name.clone(),
+            what,
+        ]);
     }
     if !r.guests.is_empty() {
         s.push_str(&t.to_string());
@@ -197,7 +237,12 @@ pub fn result_human(out: &Output, r: &RunResult) -> String {
 
 /// `3 changed, 9 unchanged, 0 failed`.
 pub fn summary_line(r: &RunResult) -> String {
-    let mut line = format!("{} changed, {} unchanged, {} failed", r.count(Outcome::Changed), r.count(Outcome::Unchanged), r.count(Outcome::Failed));
+    let mut line = format!(
+        "{} changed, {} unchanged, {} failed",
+        r.count(Outcome::Changed),
+        r.count(Outcome::Unchanged),
+        r.count(Outcome::Failed)
+    );
     let skipped = r.count(Outcome::Skipped);
     if skipped > 0 {
         line.push_str(&format!(", {skipped} skipped"));
@@ -221,5 +266,11 @@ struct ResultJson<'a> {
 /// `{"result":"ok|partial|failed","guests":[...],"stats":{...}}`.
 pub fn result_json(r: &RunResult) -> serde_json::Value {
     let result = r.result();
-    serde_json::to_value(ResultJson { result, guests: &r.guests, stats: &r.stats, interrupted: r.cancelled }).unwrap_or_default()
+    serde_json::to_value(ResultJson {
+        result,
+        guests: &r.guests,
+        stats: &r.stats,
+        interrupted: r.cancelled,
+    })
+    .unwrap_or_default()
 }

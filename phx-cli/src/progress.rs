@@ -36,7 +36,10 @@ impl std::fmt::Debug for Progress {
 }
 
 fn now() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     phx_core::util::format_utc(secs)
 }
 
@@ -48,12 +51,24 @@ fn line(s: &str) {
 
 impl Progress {
     pub fn new(mode: Mode) -> Self {
-        let multi = MultiProgress::with_draw_target(if mode == Mode::Bars { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
-        Self { mode, multi, bars: Mutex::new(HashMap::new()), names: Mutex::new(HashMap::new()) }
+        let multi = MultiProgress::with_draw_target(if mode == Mode::Bars {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        Self {
+            mode,
+            multi,
+            bars: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashMap::new()),
+        }
     }
 
     fn label(&self, id: GuestId) -> String {
-        let names = self.names.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let names = self
+            .names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match names.get(&id) {
             Some(n) => format!("{id} {n}"),
             None => id.to_string(),
@@ -62,7 +77,10 @@ impl Progress {
 
     /// Learn the guests' names up front (skipped guests never report a start).
     pub fn names(&self, plan: &phx_core::engine::Plan) {
-        let mut names = self.names.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut names = self
+            .names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for g in &plan.guests {
             names.insert(g.id, g.name.clone());
         }
@@ -84,27 +102,50 @@ impl Reporter for Progress {
     fn report(&self, e: &Event<'_>) {
         if self.mode == Mode::Silent {
             if let Event::GuestStarted { id, name, .. } = e {
-                self.names.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(*id, name.to_string());
+                self.names
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(*id, name.to_string());
             }
             return;
         }
         match e {
             Event::GuestStarted { id, name, .. } => {
-                self.names.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(*id, name.to_string());
+                self.names
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(*id, name.to_string());
                 if self.mode == Mode::Bars {
                     let pb = self.multi.add(ProgressBar::new_spinner());
-                    pb.set_style(ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:>4}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                    pb.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:>4}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
                     pb.set_prefix(format!("{id} {name}"));
                     pb.set_message("waiting");
                     pb.enable_steady_tick(Duration::from_millis(120));
-                    self.bars.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(*id, (pb, String::new()));
+                    self.bars
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(*id, (pb, String::new()));
                 }
             }
             Event::StepStarted { id, op, detail } => {
-                let msg = if detail.is_empty() { op.to_string() } else { format!("{op} {detail}") };
+                let msg = if detail.is_empty() {
+                    op.to_string()
+                } else {
+                    format!("{op} {detail}")
+                };
                 match self.mode {
                     Mode::Bars => {
-                        if let Some((pb, last)) = self.bars.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_mut(id) {
+                        if let Some((pb, last)) = self
+                            .bars
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .get_mut(id)
+                        {
                             pb.set_message(msg.clone());
                             *last = msg;
                         }
@@ -112,10 +153,31 @@ impl Reporter for Progress {
                     _ => self.println(&format!("{}: {msg}", self.label(*id))),
                 }
             }
-            Event::StepFinished { id, op, duration, error: Some(err) } => self.println(&format!("{}: {op} failed after {:.1}s: {err}", self.label(*id), duration.as_secs_f64())),
-            Event::Retry { id, op, attempt, delay, error } => self.println(&format!("{}: {op} attempt {attempt} failed ({error}); retrying in {:.1}s", self.label(*id), delay.as_secs_f64())),
+            Event::StepFinished {
+                id,
+                op,
+                duration,
+                error: Some(err),
+            } => self.println(&format!(
+                "{}: {op} failed after {:.1}s: {err}",
+                self.label(*id),
+                duration.as_secs_f64()
+            )),
+            Event::Retry {
+                id,
+                op,
+                attempt,
+                delay,
+                error,
+            } => self.println(&format!(
+                "{}: {op} attempt {attempt} failed ({error}); retrying in {:.1}s",
+                self.label(*id),
+                delay.as_secs_f64()
+            )),
             Event::Warning { id, message } => {
-                let who = id.map(|i| format!("{}: ", self.label(i))).unwrap_or_default();
+                let who = id
+                    .map(|i| format!("{}: ", self.label(i)))
+                    .unwrap_or_default();
                 self.println(&format!("warning: {who}{message}"));
             }
             Event::Output { id, line: l } => self.println(&format!("{} | {l}", self.label(*id))),
@@ -128,7 +190,12 @@ impl Reporter for Progress {
                 };
                 match self.mode {
                     Mode::Bars => {
-                        if let Some((pb, _)) = self.bars.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id) {
+                        if let Some((pb, _)) = self
+                            .bars
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .remove(id)
+                        {
                             pb.finish_and_clear();
                             self.multi.remove(&pb);
                         }

@@ -47,7 +47,13 @@ pub async fn run(ctx: &mut Ctx, cmd: ConfigCommand) -> anyhow::Result<u8> {
             let v = ctx.check();
             let code = if v.is_valid() { EXIT_OK } else { EXIT_USAGE };
             if ctx.out.json() {
-                ctx.out.json_doc(&ValidateJson { valid: v.is_valid(), containers: v.containers, vms: v.vms, errors: v.errors().collect(), warnings: v.warnings().collect() });
+                ctx.out.json_doc(&ValidateJson {
+                    valid: v.is_valid(),
+                    containers: v.containers,
+                    vms: v.vms,
+                    errors: v.errors().collect(),
+                    warnings: v.warnings().collect(),
+                });
                 return Ok(code);
             }
             let (e, w) = (v.errors().count(), v.warnings().count());
@@ -57,7 +63,11 @@ pub async fn run(ctx: &mut Ctx, cmd: ConfigCommand) -> anyhow::Result<u8> {
                 if v.containers == 1 { "" } else { "s" },
                 v.vms,
                 if v.vms == 1 { "" } else { "s" },
-                if e == 0 { "valid".to_string() } else { format!("invalid, {e} error{}", if e == 1 { "" } else { "s" }) },
+                if e == 0 {
+                    "valid".to_string()
+                } else {
+                    format!("invalid, {e} error{}", if e == 1 { "" } else { "s" })
+                },
                 if w == 1 { "" } else { "s" }
             );
             for f in &v.findings {
@@ -72,7 +82,10 @@ pub async fn run(ctx: &mut Ctx, cmd: ConfigCommand) -> anyhow::Result<u8> {
         }
         ConfigCommand::Show { id } => {
             let inv = ctx.inventory()?;
-            let g = inv.guest(id).ok_or_else(|| usage(format!("{id} is not defined in the config")).hint("`phx status` lists the defined guests"))?;
+            let g = inv.guest(id).ok_or_else(|| {
+                usage(format!("{id} is not defined in the config"))
+                    .hint("`phx status` lists the defined guests")
+            })?;
             ctx.out.json_doc(&g.to_json());
             Ok(EXIT_OK)
         }
@@ -84,7 +97,11 @@ pub async fn run(ctx: &mut Ctx, cmd: ConfigCommand) -> anyhow::Result<u8> {
                 ctx.out.text(&graph.to_dot(&inv, &a.ids)?);
                 return Ok(EXIT_OK);
             }
-            let targets = if a.ids.is_empty() { inv.ids() } else { a.ids.clone() };
+            let targets = if a.ids.is_empty() {
+                inv.ids()
+            } else {
+                a.ids.clone()
+            };
             let order = graph.order(&targets)?;
             let boot = phx_core::graph::boot_order(&inv, &order);
             if ctx.out.json() {
@@ -99,11 +116,38 @@ pub async fn run(ctx: &mut Ctx, cmd: ConfigCommand) -> anyhow::Result<u8> {
             t.set_header(vec!["#", "ID", "KIND", "NAME", "NEEDS", "BOOT"]);
             for (i, id) in order.iter().enumerate() {
                 let Some(g) = inv.guest(*id) else { continue };
-                let needs: Vec<String> = graph.prerequisites(*id).iter().map(|p| if g.clone_source() == Some(*p) { format!("{p} (clone)") } else { p.to_string() }).collect();
-                let boot = if g.is_template() { "template".to_string() } else { g.boot_order().to_string() };
-                t.add_row(vec![(i + 1).to_string(), id.to_string(), g.kind().to_string(), g.name().to_string(), needs.join(", "), boot]);
+                let needs: Vec<String> = graph
+                    .prerequisites(*id)
+                    .iter()
+                    .map(|p| {
+                        if g.clone_source() == Some(*p) {
+                            format!("{p} (clone)")
+                        } else {
+                            p.to_string()
+                        }
+                    })
+                    .collect();
+                let boot = if g.is_template() {
+                    "template".to_string()
+                } else {
+                    g.boot_order().to_string()
+                };
+                t.add_row(vec![
+                    (i + 1).to_string(),
+                    id.to_string(),
+                    g.kind().to_string(),
+                    g.name().to_string(),
+                    needs.join(", "),
+                    boot,
+                ]);
             }
-            ctx.out.text(&format!("{t}\nboot order: {}", boot.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")));
+            ctx.out.text(&format!(
+                "{t}\nboot order: {}",
+                boot.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
             Ok(EXIT_OK)
         }
     }

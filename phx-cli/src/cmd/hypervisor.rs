@@ -21,5 +21,9 @@ pub async fn run(_ctx: &mut Ctx, cmd: HypervisorCommand) -> anyhow::Result<u8> {
         HypervisorCommand::Test => "test",
         HypervisorCommand::Status => "status",
     };
-    Err(usage(format!("`phx hypervisor {verb}` is not available in this version of phx yet")).hint("converge guests with `phx up` meanwhile; host setup lands with the hypervisor work").into())
+    Err(usage(format!(
+        "`phx hypervisor {verb}` is not available in this version of phx yet"
+    ))
+    .hint("converge guests with `phx up` meanwhile; host setup lands with the hypervisor work")
+    .into())
 }

@@ -22,7 +22,12 @@ use crate::error::{CliError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIA
 use crate::output::{plan_human, plan_json, result_human, result_json};
 
 /// Check that every id is defined, under the right noun.
-pub fn check_ids(inv: &Inventory, kind: Option<GuestKind>, ids: &[GuestId], verb: &str) -> Result<(), CliError> {
+pub fn check_ids(
+    inv: &Inventory,
+    kind: Option<GuestKind>,
+    ids: &[GuestId],
+    verb: &str,
+) -> Result<(), CliError> {
     for id in ids {
         match (inv.guest(*id), kind) {
             (None, _) => {
@@ -34,7 +39,16 @@ pub fn check_ids(inv: &Inventory, kind: Option<GuestKind>, ids: &[GuestId], verb
                     GuestKind::Lxc => ("a container", "lxc"),
                     GuestKind::Vm => ("a VM", "vm"),
                 };
-                return Err(usage(format!("{id} ({}) is {is}, not a {}", g.name(), if k == GuestKind::Lxc { "container" } else { "VM" })).hint(format!("use `phx {noun} {verb} {id}`")));
+                return Err(usage(format!(
+                    "{id} ({}) is {is}, not a {}",
+                    g.name(),
+                    if k == GuestKind::Lxc {
+                        "container"
+                    } else {
+                        "VM"
+                    }
+                ))
+                .hint(format!("use `phx {noun} {verb} {id}`")));
             }
             _ => {}
         }
@@ -69,7 +83,10 @@ pub fn confirm(ctx: &Ctx, question: &str) -> Result<bool, CliError> {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(usage(format!("{question} — refusing without --yes because stdin is not a terminal")).hint("re-run with --yes (-y) to confirm"));
+        return Err(usage(format!(
+            "{question} — refusing without --yes because stdin is not a terminal"
+        ))
+        .hint("re-run with --yes (-y) to confirm"));
     }
     #[allow(clippy::print_stderr)]
     {
@@ -82,7 +99,13 @@ pub fn confirm(ctx: &Ctx, question: &str) -> Result<bool, CliError> {
 }
 
 /// Plan `op` for `ids`, show it on a dry run, otherwise apply it and report.
-pub async fn run_op(ctx: &mut Ctx, kind: Option<GuestKind>, ids: &[GuestId], op: Operation, verb: &str) -> anyhow::Result<u8> {
+pub async fn run_op(
+    ctx: &mut Ctx,
+    kind: Option<GuestKind>,
+    ids: &[GuestId],
+    op: Operation,
+    verb: &str,
+) -> anyhow::Result<u8> {
     let inv = ctx.inventory()?;
     check_ids(&inv, kind, ids, verb)?;
     let engine = ctx.engine(inv)?;
@@ -92,9 +115,24 @@ pub async fn run_op(ctx: &mut Ctx, kind: Option<GuestKind>, ids: &[GuestId], op:
         return Ok(EXIT_OK);
     }
     if let Operation::Delete { .. } = op {
-        let doomed: Vec<String> = plan.guests.iter().filter(|g| g.error.is_none() && !g.actions.is_empty()).map(|g| format!("{} {} ({})", g.kind.proxmox_word(), g.id, g.name)).collect();
-        if !doomed.is_empty() && !confirm(ctx, &format!("Destroy {} and their disks?", doomed.join(", ")))? {
-            return Err(CliError { code: EXIT_FAILED, message: "not confirmed; nothing was deleted".into(), hint: None }.into());
+        let doomed: Vec<String> = plan
+            .guests
+            .iter()
+            .filter(|g| g.error.is_none() && !g.actions.is_empty())
+            .map(|g| format!("{} {} ({})", g.kind.proxmox_word(), g.id, g.name))
+            .collect();
+        if !doomed.is_empty()
+            && !confirm(
+                ctx,
+                &format!("Destroy {} and their disks?", doomed.join(", ")),
+            )?
+        {
+            return Err(CliError {
+                code: EXIT_FAILED,
+                message: "not confirmed; nothing was deleted".into(),
+                hint: None,
+            }
+            .into());
         }
     }
     let progress = ctx.progress();

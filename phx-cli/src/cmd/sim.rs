@@ -18,7 +18,10 @@ pub async fn run(ctx: &mut Ctx, cmd: SimCommand) -> anyhow::Result<u8> {
             if ctx.out.json() {
                 ctx.out.json_doc(&serde_json::json!({ "state": path }));
             } else {
-                ctx.out.text(&format!("Simulated cluster reset: {} (one node `pve`, storages local and local-lvm)", path.display()));
+                ctx.out.text(&format!(
+                    "Simulated cluster reset: {} (one node `pve`, storages local and local-lvm)",
+                    path.display()
+                ));
             }
             Ok(EXIT_OK)
         }

@@ -18,7 +18,8 @@ pub async fn run(ctx: &mut Ctx, a: UpArgs) -> anyhow::Result<u8> {
     let code = crate::cmd::run_op(ctx, None, &a.ids, Operation::Up, "up").await?;
     if !ctx.out.json() && !ctx.g.dry_run && !ctx.cancel.is_cancelled() {
         let rows = rows(ctx, None, &a.ids).await?;
-        ctx.out.text(&format!("\n{}", status_table(&ctx.out, &rows)));
+        ctx.out
+            .text(&format!("\n{}", status_table(&ctx.out, &rows)));
     }
     Ok(code)
 }

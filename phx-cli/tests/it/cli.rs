@@ -56,7 +56,11 @@ fn up_on_the_example_then_rerun_changes_nothing() {
     assert_eq!(r.code, 0);
     let r = w.run(&["up"]);
     assert_eq!(r.code, 0, "{}", r.render());
-    assert!(r.stdout.contains("0 changed, 6 unchanged, 0 failed"), "{}", r.render());
+    assert!(
+        r.stdout.contains("0 changed, 6 unchanged, 0 failed"),
+        "{}",
+        r.render()
+    );
     let r = w.run(&["status"]);
     insta::assert_snapshot!("status_after_up", r.render());
 }
@@ -67,7 +71,8 @@ fn status_as_json() {
     w.run(&["lxc", "create", "101"]);
     let r = w.run(&["status", "-o", "json"]);
     assert_eq!(r.code, 0);
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("stdout is one JSON document");
+    let v: serde_json::Value =
+        serde_json::from_str(&r.stdout).expect("stdout is one JSON document");
     insta::assert_json_snapshot!("status_json", v);
 }
 
@@ -75,7 +80,11 @@ fn status_as_json() {
 fn plan_after_editing_a_value() {
     let w = World::new();
     assert_eq!(w.run(&["up"]).code, 0);
-    w.edit("phoenix_lxc_configs.json", "\"memory_mb\": 1024,\n            \"cores\": 2", "\"memory_mb\": 4096,\n            \"cores\": 2");
+    w.edit(
+        "phoenix_lxc_configs.json",
+        "\"memory_mb\": 1024,\n            \"cores\": 2",
+        "\"memory_mb\": 4096,\n            \"cores\": 2",
+    );
     let r = w.run(&["plan"]);
     insta::assert_snapshot!("plan_after_edit", r.render());
     let r = w.run(&["plan", "-o", "json"]);
@@ -108,13 +117,20 @@ fn unknown_id_is_an_error_and_changes_nothing() {
     let r = w.run(&["lxc", "create", "4242"]);
     insta::assert_snapshot!(r.render());
     assert_eq!(r.code, 2);
-    assert!(!w.state().exists(), "nothing should have touched the backend");
+    assert!(
+        !w.state().exists(),
+        "nothing should have touched the backend"
+    );
 }
 
 #[test]
 fn invalid_config_is_exit_2() {
     let w = World::new();
-    w.edit("phoenix_lxc_configs.json", "\"ip\": \"192.168.50.11/24\"", "\"ip\": \"192.168.50.11\"");
+    w.edit(
+        "phoenix_lxc_configs.json",
+        "\"ip\": \"192.168.50.11/24\"",
+        "\"ip\": \"192.168.50.11\"",
+    );
     let r = w.run(&["up"]);
     insta::assert_snapshot!(r.render());
     assert_eq!(r.code, 2);
@@ -128,7 +144,10 @@ fn invalid_config_is_exit_2() {
 fn partial_failure_exits_3() {
     let w = World::new();
     let mut c = w.cmd(&["up"]);
-    c.env("PHX_SIM_FAULTS", "vm.create:task-error=qmcreate failed: storage full");
+    c.env(
+        "PHX_SIM_FAULTS",
+        "vm.create:task-error=qmcreate failed: storage full",
+    );
     let r = crate::support::run(c, w.dir.path());
     insta::assert_snapshot!(r.render());
     assert_eq!(r.code, 3);
@@ -164,7 +183,11 @@ fn dry_run_changes_nothing() {
     let w = World::new();
     let r = w.run(&["up", "--dry-run"]);
     assert_eq!(r.code, 0);
-    assert!(r.stdout.contains("+ 900 Base-Template: create"), "{}", r.render());
+    assert!(
+        r.stdout.contains("+ 900 Base-Template: create"),
+        "{}",
+        r.render()
+    );
     let r = w.run(&["lxc", "list", "-o", "json"]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["guests"].as_array().unwrap().len(), 0);
@@ -174,16 +197,23 @@ fn dry_run_changes_nothing() {
 fn interrupted_run_exits_130_and_leaves_no_half_started_work() {
     let w = World::new();
     let mut c = w.cmd(&["up", "-j", "1"]);
-    c.env("PHX_SIM_LATENCY_MS", "150").stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    c.env("PHX_SIM_LATENCY_MS", "150")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let child = c.spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(700));
-    let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("skipped") && stdout.contains("(interrupted)"), "{stdout}");
+    assert!(
+        stdout.contains("skipped") && stdout.contains("(interrupted)"),
+        "{stdout}"
+    );
     // the state file is consistent: the next run picks up where this one stopped
     let r = w.run(&["up"]);
     assert_eq!(r.code, 0, "{}", r.render());
@@ -203,7 +233,8 @@ fn completions_are_generated() {
 fn version_and_help_touch_neither_config_nor_backend() {
     let w = World::new();
     let mut c = w.cmd(&["--version"]);
-    c.env("PHX_CONFIG_DIR", "/nonexistent").env("PHX_SIM_STATE", "/nonexistent/x.json");
+    c.env("PHX_CONFIG_DIR", "/nonexistent")
+        .env("PHX_SIM_STATE", "/nonexistent/x.json");
     let r = crate::support::run(c, w.dir.path());
     assert_eq!(r.code, 0);
     assert!(r.stdout.starts_with("phx "));

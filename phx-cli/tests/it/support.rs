@@ -23,7 +23,11 @@ impl World {
         let scripts = dir.path().join("bin");
         copy_dir(&repo().join("examples/homelab/etc"), &config);
         copy_dir(&repo().join("examples/homelab/bin"), &scripts);
-        Self { dir, config, scripts }
+        Self {
+            dir,
+            config,
+            scripts,
+        }
     }
 
     pub fn state(&self) -> PathBuf {
@@ -72,7 +76,10 @@ pub struct Run {
 
 impl Run {
     pub fn render(&self) -> String {
-        format!("exit: {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -83,7 +90,11 @@ pub fn run(mut c: Command, tmp: &Path) -> Run {
         let mut lines = Vec::new();
         for l in s.lines() {
             // timestamps of plain progress lines
-            let l = if l.len() > 20 && l.as_bytes()[4] == b'-' && l.as_bytes()[13] == b':' { format!("[TIME]{}", &l[19..]) } else { l.to_string() };
+            let l = if l.len() > 20 && l.as_bytes()[4] == b'-' && l.as_bytes()[13] == b':' {
+                format!("[TIME]{}", &l[19..])
+            } else {
+                l.to_string()
+            };
             lines.push(l);
         }
         let mut s = lines.join("\n");
@@ -92,7 +103,11 @@ pub fn run(mut c: Command, tmp: &Path) -> Run {
         }
         s
     };
-    Run { code: out.status.code().unwrap_or(-1), stdout: clean(&out.stdout), stderr: clean(&out.stderr) }
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: clean(&out.stdout),
+        stderr: clean(&out.stderr),
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {

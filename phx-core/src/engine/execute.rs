@@ -34,12 +34,18 @@ impl RunCtx<'_> {
         }
     }
     fn clone_lock(&self, source: GuestId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut m = self.clone_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut m = self
+            .clone_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         m.entry(source).or_default().clone()
     }
     /// One download of a file at a time: guests waiting for the same template find it present.
     fn download_lock(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
-        let mut m = self.download_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut m = self
+            .download_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         m.entry(key).or_default().clone()
     }
 }
@@ -59,11 +65,29 @@ impl Engine {
         let world = match default_node {
             Some(n) => World::for_apply(self.hv.as_ref(), n),
             None => {
-                return RunResult { guests: Vec::new(), stats: Stats { backend_reads: plan.reads, ..Stats::default() }, cancelled: self.opts.cancel.is_cancelled() };
+                return RunResult {
+                    guests: Vec::new(),
+                    stats: Stats {
+                        backend_reads: plan.reads,
+                        ..Stats::default()
+                    },
+                    cancelled: self.opts.cancel.is_cancelled(),
+                };
             }
         };
-        let ctx = RunCtx { op: plan.operation, reporter, world, writes: AtomicU64::new(0), tasks: AtomicU64::new(0), clone_locks: Mutex::new(BTreeMap::new()), download_locks: Mutex::new(BTreeMap::new()) };
-        reporter.report(&Event::PlanComputed { guests: plan.guests.len(), actions: plan.changes() });
+        let ctx = RunCtx {
+            op: plan.operation,
+            reporter,
+            world,
+            writes: AtomicU64::new(0),
+            tasks: AtomicU64::new(0),
+            clone_locks: Mutex::new(BTreeMap::new()),
+            download_locks: Mutex::new(BTreeMap::new()),
+        };
+        reporter.report(&Event::PlanComputed {
+            guests: plan.guests.len(),
+            actions: plan.changes(),
+        });
 
         let ids: Vec<GuestId> = plan.guests.iter().map(|g| g.id).collect();
         let by_id: BTreeMap<GuestId, &GuestPlan> = plan.guests.iter().map(|g| (g.id, g)).collect();
@@ -96,7 +120,8 @@ impl Engine {
             }
         }
         // Down must not skip later groups when one guest fails to stop.
-        let ok = |r: &GuestResult| r.outcome != Outcome::Failed || plan.operation == Operation::Down;
+        let ok =
+            |r: &GuestResult| r.outcome != Outcome::Failed || plan.operation == Operation::Down;
         let slots = run_dag(&ids, &deps, self.opts.jobs, &self.opts.cancel, ok, |id| {
             let gp = by_id[&id];
             let ctx = &ctx;
@@ -107,11 +132,16 @@ impl Engine {
         for gp in &plan.guests {
             let r = match slots.get(&gp.id) {
                 Some(Slot::Ran(r)) => r.clone(),
-                Some(Slot::Skipped(by)) => skipped(gp, format!("waits for {by}, which did not succeed")),
+                Some(Slot::Skipped(by)) => {
+                    skipped(gp, format!("waits for {by}, which did not succeed"))
+                }
                 Some(Slot::Cancelled) | None => skipped(gp, "interrupted before it started".into()),
             };
             if matches!(slots.get(&gp.id), Some(Slot::Skipped(_) | Slot::Cancelled)) {
-                reporter.report(&Event::GuestFinished { id: gp.id, outcome: Outcome::Skipped });
+                reporter.report(&Event::GuestFinished {
+                    id: gp.id,
+                    outcome: Outcome::Skipped,
+                });
             }
             results.insert(gp.id, r);
         }
@@ -130,22 +160,46 @@ impl Engine {
                 }
             }
             for group in groups {
-                let runnable: Vec<GuestId> = group.into_iter().filter(|id| results.get(id).is_some_and(|r| matches!(r.outcome, Outcome::Changed | Outcome::Unchanged))).collect();
-                let slots = run_dag(&runnable, &BTreeMap::new(), self.opts.jobs, &self.opts.cancel, |_: &std::result::Result<(), String>| true, |id| {
-                    let gp = by_id[&id];
-                    let ctx = &ctx;
-                    async move {
-                        let a = Action::new(Step::Start, "", "start_at_boot (boot order)");
-                        let r = self.exec_action(gp, &a, ctx).await.map(|_| ()).map_err(|e| e.to_string());
-                        (id, r)
-                    }
-                })
+                let runnable: Vec<GuestId> = group
+                    .into_iter()
+                    .filter(|id| {
+                        results.get(id).is_some_and(|r| {
+                            matches!(r.outcome, Outcome::Changed | Outcome::Unchanged)
+                        })
+                    })
+                    .collect();
+                let slots = run_dag(
+                    &runnable,
+                    &BTreeMap::new(),
+                    self.opts.jobs,
+                    &self.opts.cancel,
+                    |_: &std::result::Result<(), String>| true,
+                    |id| {
+                        let gp = by_id[&id];
+                        let ctx = &ctx;
+                        async move {
+                            let a = Action::new(Step::Start, "", "start_at_boot (boot order)");
+                            let r = self
+                                .exec_action(gp, &a, ctx)
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| e.to_string());
+                            (id, r)
+                        }
+                    },
+                )
                 .await;
                 for (id, slot) in slots {
-                    let Some(r) = results.get_mut(&id) else { continue };
+                    let Some(r) = results.get_mut(&id) else {
+                        continue;
+                    };
                     match slot {
                         Slot::Ran(Ok(())) => {
-                            r.actions.push(Action::new(Step::Start, "", "start_at_boot (boot order)"));
+                            r.actions.push(Action::new(
+                                Step::Start,
+                                "",
+                                "start_at_boot (boot order)",
+                            ));
                             r.outcome = Outcome::Changed;
                         }
                         Slot::Ran(Err(e)) => {
@@ -153,14 +207,22 @@ impl Engine {
                             r.error = Some(format!("start: {e}"));
                         }
                         _ => {
-                            r.outcome = if r.outcome == Outcome::Changed { Outcome::Changed } else { Outcome::Skipped };
+                            r.outcome = if r.outcome == Outcome::Changed {
+                                Outcome::Changed
+                            } else {
+                                Outcome::Skipped
+                            };
                             r.error = Some("interrupted before it was started".into());
                         }
                     }
                 }
             }
         }
-        let guests: Vec<GuestResult> = plan.guests.iter().filter_map(|g| results.remove(&g.id)).collect();
+        let guests: Vec<GuestResult> = plan
+            .guests
+            .iter()
+            .filter_map(|g| results.remove(&g.id))
+            .collect();
         RunResult {
             guests,
             stats: Stats {
@@ -174,30 +236,60 @@ impl Engine {
     }
 
     async fn run_guest(&self, gp: &GuestPlan, ctx: &RunCtx<'_>) -> GuestResult {
-        let mut res = GuestResult { id: gp.id, kind: gp.kind, name: gp.name.clone(), outcome: Outcome::Unchanged, actions: Vec::new(), notes: gp.notes.clone(), error: None };
-        ctx.reporter.report(&Event::GuestStarted { id: gp.id, kind: gp.kind, name: &gp.name });
+        let mut res = GuestResult {
+            id: gp.id,
+            kind: gp.kind,
+            name: gp.name.clone(),
+            outcome: Outcome::Unchanged,
+            actions: Vec::new(),
+            notes: gp.notes.clone(),
+            error: None,
+        };
+        ctx.reporter.report(&Event::GuestStarted {
+            id: gp.id,
+            kind: gp.kind,
+            name: &gp.name,
+        });
         for n in &gp.notes {
-            ctx.reporter.report(&Event::Warning { id: Some(gp.id), message: n });
+            ctx.reporter.report(&Event::Warning {
+                id: Some(gp.id),
+                message: n,
+            });
         }
         if let Some(e) = &gp.error {
             res.outcome = Outcome::Failed;
             res.error = Some(e.clone());
-            ctx.reporter.report(&Event::GuestFinished { id: gp.id, outcome: res.outcome });
+            ctx.reporter.report(&Event::GuestFinished {
+                id: gp.id,
+                outcome: res.outcome,
+            });
             return res;
         }
-        let mut queue: Vec<Action> = gp.actions.iter().filter(|a| !a.predicted).cloned().collect();
+        let mut queue: Vec<Action> = gp
+            .actions
+            .iter()
+            .filter(|a| !a.predicted)
+            .cloned()
+            .collect();
         queue.reverse();
         while let Some(action) = queue.pop() {
             if self.opts.cancel.is_cancelled() {
                 res.error = Some(format!("interrupted before {}", action.op));
-                res.outcome = if res.outcome == Outcome::Changed { Outcome::Failed } else { Outcome::Skipped };
+                res.outcome = if res.outcome == Outcome::Changed {
+                    Outcome::Failed
+                } else {
+                    Outcome::Skipped
+                };
                 break;
             }
             if let Step::Converge = action.step {
                 match self.reconverge(gp, ctx).await {
                     Ok((acts, notes)) => {
                         for n in &notes {
-                            ctx.reporter.report(&Event::Warning { id: Some(gp.id), message: n });
+                            ctx.reporter.report(&Event::Warning {
+                                id: Some(gp.id),
+                                message: n,
+                            });
                         }
                         res.notes.extend(notes);
                         queue.extend(acts.into_iter().rev());
@@ -224,13 +316,25 @@ impl Engine {
                 }
             }
         }
-        ctx.reporter.report(&Event::GuestFinished { id: gp.id, outcome: res.outcome });
+        ctx.reporter.report(&Event::GuestFinished {
+            id: gp.id,
+            outcome: res.outcome,
+        });
         res
     }
 
     /// After create/clone: read the new guest and plan what its config still needs.
-    async fn reconverge(&self, gp: &GuestPlan, ctx: &RunCtx<'_>) -> Result<(Vec<Action>, Vec<String>)> {
-        let g = self.inv.guest(gp.id).ok_or_else(|| Error::backend("engine", format!("guest {} vanished from the inventory", gp.id)))?;
+    async fn reconverge(
+        &self,
+        gp: &GuestPlan,
+        ctx: &RunCtx<'_>,
+    ) -> Result<(Vec<Action>, Vec<String>)> {
+        let g = self.inv.guest(gp.id).ok_or_else(|| {
+            Error::backend(
+                "engine",
+                format!("guest {} vanished from the inventory", gp.id),
+            )
+        })?;
         let m = manager(self.hv.as_ref(), gp.kind);
         ctx.world.read();
         let cfg = m.config(&gp.node, gp.id).await?;
@@ -240,7 +344,18 @@ impl Engine {
         } else {
             None
         };
-        let (acts, notes, err) = self.converge_actions(&ctx.world, &g, &gp.node, &cfg, fw.as_ref(), false, true, ctx.op).await?;
+        let (acts, notes, err) = self
+            .converge_actions(
+                &ctx.world,
+                &g,
+                &gp.node,
+                &cfg,
+                fw.as_ref(),
+                false,
+                true,
+                ctx.op,
+            )
+            .await?;
         if let Some(e) = err {
             return Err(Error::Refused { message: e });
         }
@@ -249,14 +364,30 @@ impl Engine {
 
     async fn exec_action(&self, gp: &GuestPlan, action: &Action, ctx: &RunCtx<'_>) -> Result<Done> {
         let t0 = Instant::now();
-        ctx.reporter.report(&Event::StepStarted { id: gp.id, op: action.op, detail: &action.detail });
+        ctx.reporter.report(&Event::StepStarted {
+            id: gp.id,
+            op: action.op,
+            detail: &action.detail,
+        });
         let r = self.exec_step(gp, &action.step, ctx).await;
         let err = r.as_ref().err().map(describe);
-        ctx.reporter.report(&Event::StepFinished { id: gp.id, op: action.op, duration: t0.elapsed(), error: err.as_deref() });
+        ctx.reporter.report(&Event::StepFinished {
+            id: gp.id,
+            op: action.op,
+            duration: t0.elapsed(),
+            error: err.as_deref(),
+        });
         r
     }
 
-    async fn retry<T, F, Fut>(&self, gp: &GuestPlan, op: &'static str, done: Option<T>, ctx: &RunCtx<'_>, f: F) -> Result<T>
+    async fn retry<T, F, Fut>(
+        &self,
+        gp: &GuestPlan,
+        op: &'static str,
+        done: Option<T>,
+        ctx: &RunCtx<'_>,
+        f: F,
+    ) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -268,7 +399,13 @@ impl Engine {
             |attempt, delay, e| {
                 ctx.writes.fetch_add(1, Ordering::Relaxed);
                 let msg = e.to_string();
-                ctx.reporter.report(&Event::Retry { id: gp.id, op, attempt, delay, error: &msg });
+                ctx.reporter.report(&Event::Retry {
+                    id: gp.id,
+                    op,
+                    attempt,
+                    delay,
+                    error: &msg,
+                });
             },
             f,
         )
@@ -284,7 +421,15 @@ impl Engine {
         let task = |t: TaskDone| {
             ctx.task(&t);
             if let Some(u) = &t.upid {
-                ctx.reporter.report(&Event::TaskProgress { id, upid: u, message: if t.warnings > 0 { "finished with warnings" } else { "OK" } });
+                ctx.reporter.report(&Event::TaskProgress {
+                    id,
+                    upid: u,
+                    message: if t.warnings > 0 {
+                        "finished with warnings"
+                    } else {
+                        "OK"
+                    },
+                });
             }
             Done::Changed
         };
@@ -294,36 +439,76 @@ impl Engine {
                 // several guests may want the same template: the first download wins
                 let lock = ctx.download_lock(format!("{node}/{storage}/{template}"));
                 let _held = lock.lock().await;
-                let present = hv.storage_content(node, storage, Some("vztmpl")).await?.iter().any(|v| v.volid == format!("{storage}:vztmpl/{template}"));
+                let present = hv
+                    .storage_content(node, storage, Some("vztmpl"))
+                    .await?
+                    .iter()
+                    .any(|v| v.volid == format!("{storage}:vztmpl/{template}"));
                 ctx.world.read();
                 if present {
                     return Ok(Done::Noop);
                 }
-                let t = self.retry(gp, op, None, ctx, || hv.download_template(node, storage, template)).await?;
+                let t = self
+                    .retry(gp, op, None, ctx, || {
+                        hv.download_template(node, storage, template)
+                    })
+                    .await?;
                 Ok(task(t))
             }
-            Step::DownloadImage { storage, content, filename, url } => {
+            Step::DownloadImage {
+                storage,
+                content,
+                filename,
+                url,
+            } => {
                 let volid = format!("{storage}:{content}/{filename}");
                 let lock = ctx.download_lock(format!("{node}/{volid}"));
                 let _held = lock.lock().await;
                 ctx.world.read();
-                if hv.storage_content(node, storage, Some(content)).await?.iter().any(|v| v.volid == volid) {
+                if hv
+                    .storage_content(node, storage, Some(content))
+                    .await?
+                    .iter()
+                    .any(|v| v.volid == volid)
+                {
                     return Ok(Done::Noop);
                 }
-                let t = self.retry(gp, op, None, ctx, || hv.download_url(node, storage, content, filename, url)).await?;
+                let t = self
+                    .retry(gp, op, None, ctx, || {
+                        hv.download_url(node, storage, content, filename, url)
+                    })
+                    .await?;
                 Ok(task(t))
             }
-            Step::CreateLxc(req) => Ok(task(self.retry(gp, op, Some(TaskDone::sync()), ctx, || hv.lxc().create(node, req)).await?)),
-            Step::CreateVm(req) => Ok(task(self.retry(gp, op, Some(TaskDone::sync()), ctx, || hv.vm().create(node, req)).await?)),
+            Step::CreateLxc(req) => Ok(task(
+                self.retry(gp, op, Some(TaskDone::sync()), ctx, || {
+                    hv.lxc().create(node, req)
+                })
+                .await?,
+            )),
+            Step::CreateVm(req) => Ok(task(
+                self.retry(gp, op, Some(TaskDone::sync()), ctx, || {
+                    hv.vm().create(node, req)
+                })
+                .await?,
+            )),
             Step::Clone(req) => {
                 let t = match gp.kind {
                     GuestKind::Lxc => {
                         // Proxmox locks an LXC clone source (`lock: disk`): one clone per source at a time.
                         let lock = ctx.clone_lock(req.source);
                         let _held = lock.lock().await;
-                        self.retry(gp, op, Some(TaskDone::sync()), ctx, || hv.lxc().clone_guest(node, req)).await?
+                        self.retry(gp, op, Some(TaskDone::sync()), ctx, || {
+                            hv.lxc().clone_guest(node, req)
+                        })
+                        .await?
                     }
-                    GuestKind::Vm => self.retry(gp, op, Some(TaskDone::sync()), ctx, || hv.vm().clone_guest(node, req)).await?,
+                    GuestKind::Vm => {
+                        self.retry(gp, op, Some(TaskDone::sync()), ctx, || {
+                            hv.vm().clone_guest(node, req)
+                        })
+                        .await?
+                    }
                 };
                 Ok(task(t))
             }
@@ -342,58 +527,105 @@ impl Engine {
                 Ok(Done::Changed)
             }
             Step::SetRawLxc { lines } => {
-                self.retry(gp, op, None, ctx, || hv.lxc().set_raw_config(node, id, lines)).await?;
+                self.retry(gp, op, None, ctx, || {
+                    hv.lxc().set_raw_config(node, id, lines)
+                })
+                .await?;
                 Ok(Done::Changed)
             }
-            Step::Resize { disk, size } => Ok(task(self.retry(gp, op, None, ctx, || m.resize(node, id, disk, *size)).await?)),
+            Step::Resize { disk, size } => Ok(task(
+                self.retry(gp, op, None, ctx, || m.resize(node, id, disk, *size))
+                    .await?,
+            )),
             Step::SetFirewallOptions(o) => {
-                self.retry(gp, op, None, ctx, || m.set_firewall_options(node, id, o)).await?;
+                self.retry(gp, op, None, ctx, || m.set_firewall_options(node, id, o))
+                    .await?;
                 Ok(Done::Changed)
             }
             Step::SetFirewallRules(r) => {
-                self.retry(gp, op, None, ctx, || m.set_firewall_rules(node, id, r)).await?;
+                self.retry(gp, op, None, ctx, || m.set_firewall_rules(node, id, r))
+                    .await?;
                 Ok(Done::Changed)
             }
             Step::CloudInitUpdate => {
-                self.retry(gp, op, None, ctx, || hv.vm().cloudinit_update(node, id)).await?;
+                self.retry(gp, op, None, ctx, || hv.vm().cloudinit_update(node, id))
+                    .await?;
                 Ok(Done::Changed)
             }
-            Step::Snapshot { name, description, replace } => {
+            Step::Snapshot {
+                name,
+                description,
+                replace,
+            } => {
                 if *replace {
                     ctx.world.read();
-                    if m.snapshots(node, id).await?.iter().any(|s| s.name == name.as_str()) {
-                        let t = self.retry(gp, op, None, ctx, || m.snapshot_delete(node, id, name)).await?;
+                    if m.snapshots(node, id)
+                        .await?
+                        .iter()
+                        .any(|s| s.name == name.as_str())
+                    {
+                        let t = self
+                            .retry(gp, op, None, ctx, || m.snapshot_delete(node, id, name))
+                            .await?;
                         ctx.task(&t);
                     }
                 }
-                match self.retry(gp, op, None, ctx, || m.snapshot_create(node, id, name, description)).await {
+                match self
+                    .retry(gp, op, None, ctx, || {
+                        m.snapshot_create(node, id, name, description)
+                    })
+                    .await
+                {
                     Ok(t) => Ok(task(t)),
                     Err(e) if e.to_string().contains("snapshot feature is not available") => {
-                        let msg = format!("snapshot {name} not taken: {e} (the guest's storage does not support snapshots)");
-                        ctx.reporter.report(&Event::Warning { id: Some(id), message: &msg });
+                        let msg = format!(
+                            "snapshot {name} not taken: {e} (the guest's storage does not support snapshots)"
+                        );
+                        ctx.reporter.report(&Event::Warning {
+                            id: Some(id),
+                            message: &msg,
+                        });
                         Ok(Done::Noop)
                     }
                     Err(e) => Err(e),
                 }
             }
             Step::ConvertToTemplate => {
-                self.retry(gp, op, None, ctx, || m.template(node, id)).await?;
+                self.retry(gp, op, None, ctx, || m.template(node, id))
+                    .await?;
                 Ok(Done::Changed)
             }
             Step::Stop => match self.retry(gp, op, None, ctx, || m.stop(node, id)).await {
                 Ok(t) => Ok(task(t)),
-                Err(Error::Conflict { reason: ConflictReason::NotRunning, .. }) => Ok(Done::Noop),
+                Err(Error::Conflict {
+                    reason: ConflictReason::NotRunning,
+                    ..
+                }) => Ok(Done::Noop),
                 Err(e) => Err(e),
             },
-            Step::Shutdown { timeout_secs } => match self.retry(gp, op, None, ctx, || m.shutdown(node, id, Duration::from_secs(*timeout_secs))).await {
+            Step::Shutdown { timeout_secs } => match self
+                .retry(gp, op, None, ctx, || {
+                    m.shutdown(node, id, Duration::from_secs(*timeout_secs))
+                })
+                .await
+            {
                 Ok(t) => Ok(task(t)),
-                Err(Error::Conflict { reason: ConflictReason::NotRunning, .. }) => Ok(Done::Noop),
+                Err(Error::Conflict {
+                    reason: ConflictReason::NotRunning,
+                    ..
+                }) => Ok(Done::Noop),
                 Err(e) => Err(e),
             },
             Step::Start => {
-                let t = match self.retry(gp, op, Some(TaskDone::sync()), ctx, || m.start(node, id)).await {
+                let t = match self
+                    .retry(gp, op, Some(TaskDone::sync()), ctx, || m.start(node, id))
+                    .await
+                {
                     Ok(t) => t,
-                    Err(Error::Conflict { reason: ConflictReason::AlreadyRunning, .. }) => return Ok(Done::Noop),
+                    Err(Error::Conflict {
+                        reason: ConflictReason::AlreadyRunning,
+                        ..
+                    }) => return Ok(Done::Noop),
                     Err(e) => return Err(e),
                 };
                 let done = task(t);
@@ -402,15 +634,22 @@ impl Engine {
                 }
                 Ok(done)
             }
-            Step::Reboot => Ok(task(self.retry(gp, op, None, ctx, || m.reboot(node, id)).await?)),
-            Step::Destroy(o) => Ok(task(self.retry(gp, op, None, ctx, || m.destroy(node, id, o)).await?)),
+            Step::Reboot => Ok(task(
+                self.retry(gp, op, None, ctx, || m.reboot(node, id)).await?,
+            )),
+            Step::Destroy(o) => Ok(task(
+                self.retry(gp, op, None, ctx, || m.destroy(node, id, o))
+                    .await?,
+            )),
         }
     }
 
     /// Wait for a VM's guest agent with backoff (200 ms doubling to 2 s) up to the timeout;
     /// a VM without an agent is reported, not failed.
     async fn wait_agent(&self, gp: &GuestPlan, ctx: &RunCtx<'_>) {
-        let Some(Guest::Vm(_)) = self.inv.guest(gp.id) else { return };
+        let Some(Guest::Vm(_)) = self.inv.guest(gp.id) else {
+            return;
+        };
         let deadline = Instant::now() + self.opts.agent_timeout;
         let mut delay = Duration::from_millis(200);
         loop {
@@ -418,8 +657,14 @@ impl Engine {
             match self.hv.vm().agent_ping(&gp.node, gp.id).await {
                 Ok(()) => return,
                 Err(e) if Instant::now() + delay > deadline => {
-                    let msg = format!("the guest agent did not answer within {}s ({e}); in-guest steps need qemu-guest-agent in the image", self.opts.agent_timeout.as_secs());
-                    ctx.reporter.report(&Event::Warning { id: Some(gp.id), message: &msg });
+                    let msg = format!(
+                        "the guest agent did not answer within {}s ({e}); in-guest steps need qemu-guest-agent in the image",
+                        self.opts.agent_timeout.as_secs()
+                    );
+                    ctx.reporter.report(&Event::Warning {
+                        id: Some(gp.id),
+                        message: &msg,
+                    });
                     return;
                 }
                 Err(_) => {
@@ -431,7 +676,13 @@ impl Engine {
     }
 
     /// Run a command in a guest through the right channel (pct exec / guest agent).
-    pub async fn guest_exec(&self, kind: GuestKind, node: &crate::types::NodeName, id: GuestId, req: &ExecRequest) -> Result<crate::backend::ExecOutput> {
+    pub async fn guest_exec(
+        &self,
+        kind: GuestKind,
+        node: &crate::types::NodeName,
+        id: GuestId,
+        req: &ExecRequest,
+    ) -> Result<crate::backend::ExecOutput> {
         match kind {
             GuestKind::Lxc => self.hv.lxc().exec(node, id, req).await,
             GuestKind::Vm => self.hv.vm().agent_exec(node, id, req).await,
@@ -440,13 +691,28 @@ impl Engine {
 }
 
 fn skipped(gp: &GuestPlan, why: String) -> GuestResult {
-    GuestResult { id: gp.id, kind: gp.kind, name: gp.name.clone(), outcome: Outcome::Skipped, actions: Vec::new(), notes: gp.notes.clone(), error: Some(why) }
+    GuestResult {
+        id: gp.id,
+        kind: gp.kind,
+        name: gp.name.clone(),
+        outcome: Outcome::Skipped,
+        actions: Vec::new(),
+        notes: gp.notes.clone(),
+        error: Some(why),
+    }
 }
 
 /// An error with its task details, for results and reports.
 fn describe(e: &Error) -> String {
     match e {
-        Error::TaskFailed { upid, exit_status, log_tail } if !log_tail.is_empty() => format!("task {upid} failed: {exit_status}\n  log: {}", log_tail.join("\n       ")),
+        Error::TaskFailed {
+            upid,
+            exit_status,
+            log_tail,
+        } if !log_tail.is_empty() => format!(
+            "task {upid} failed: {exit_status}\n  log: {}",
+            log_tail.join("\n       ")
+        ),
         other => other.to_string(),
     }
 }

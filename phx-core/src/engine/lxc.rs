@@ -68,7 +68,10 @@ pub(crate) fn desired(spec: &LxcSpec, uvm_major: Option<u32>) -> Desired {
     if let Some(s) = spec.swap_mb {
         e.insert("swap".to_string(), s.to_string());
     }
-    e.insert("onboot".to_string(), u8::from(spec.start_at_boot).to_string());
+    e.insert(
+        "onboot".to_string(),
+        u8::from(spec.start_at_boot).to_string(),
+    );
     if spec.boot_order.is_some() || spec.boot_delay.is_some() {
         let st = Startup {
             order: spec.boot_order.map(|v| v.min(u64::from(u32::MAX)) as u32),
@@ -90,7 +93,14 @@ pub(crate) fn desired(spec: &LxcSpec, uvm_major: Option<u32>) -> Desired {
         };
         e.insert("net0".to_string(), net.to_string());
         if !n.nameservers.is_empty() {
-            e.insert("nameserver".to_string(), n.nameservers.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "));
+            e.insert(
+                "nameserver".to_string(),
+                n.nameservers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
         }
     }
     if !spec.pct_options.is_empty() {
@@ -98,10 +108,21 @@ pub(crate) fn desired(spec: &LxcSpec, uvm_major: Option<u32>) -> Desired {
     }
     let mut mps = Vec::new();
     for v in spec.zfs_volumes.iter().chain(&spec.volumes) {
-        mps.push(DesiredMp { path: v.mount_point.clone(), source: MpSource::Storage { pool: v.pool.clone(), size_gb: v.size_gb } });
+        mps.push(DesiredMp {
+            path: v.mount_point.clone(),
+            source: MpSource::Storage {
+                pool: v.pool.clone(),
+                size_gb: v.size_gb,
+            },
+        });
     }
     for b in &spec.mount_points {
-        mps.push(DesiredMp { path: b.container_path.clone(), source: MpSource::Bind { host_path: b.host_path.clone() } });
+        mps.push(DesiredMp {
+            path: b.container_path.clone(),
+            source: MpSource::Bind {
+                host_path: b.host_path.clone(),
+            },
+        });
     }
     let raw = raw_lines(spec, uvm_major, &mut notes);
     Desired {
@@ -123,17 +144,35 @@ pub(crate) fn parse_raw_option(item: &str) -> Option<Vec<(String, String)>> {
     let cut = item.find(['=', ':'])?;
     let key = item[..cut].trim();
     let value = item[cut + 1..].trim();
-    if !key.starts_with("lxc.") || key.len() < 5 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+    if !key.starts_with("lxc.")
+        || key.len() < 5
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
         return None;
     }
     if key == "lxc.cap.keep" || key == "lxc.cap.drop" {
-        return Some(value.split([',', ' ']).filter(|c| !c.is_empty()).map(|c| (key.to_string(), c.to_string())).collect());
+        return Some(
+            value
+                .split([',', ' '])
+                .filter(|c| !c.is_empty())
+                .map(|c| (key.to_string(), c.to_string()))
+                .collect(),
+        );
     }
     Some(vec![(key.to_string(), value.to_string())])
 }
 
-fn raw_lines(spec: &LxcSpec, uvm_major: Option<u32>, notes: &mut Vec<String>) -> Option<Vec<(String, String)>> {
-    let managed = !spec.lxc_options.is_empty() || spec.apparmor_profile.is_some() || !spec.gpu_assignment.is_empty() || !spec.id_maps.is_empty();
+fn raw_lines(
+    spec: &LxcSpec,
+    uvm_major: Option<u32>,
+    notes: &mut Vec<String>,
+) -> Option<Vec<(String, String)>> {
+    let managed = !spec.lxc_options.is_empty()
+        || spec.apparmor_profile.is_some()
+        || !spec.gpu_assignment.is_empty()
+        || !spec.id_maps.is_empty();
     if !managed {
         return None;
     }
@@ -162,7 +201,9 @@ fn raw_lines(spec: &LxcSpec, uvm_major: Option<u32>, notes: &mut Vec<String>) ->
                     push(&k, v);
                 }
             }
-            None => notes.push(format!("lxc_options item {item:?} is not an lxc.* option (expected lxc.key=value); ignored")),
+            None => notes.push(format!(
+                "lxc_options item {item:?} is not an lxc.* option (expected lxc.key=value); ignored"
+            )),
         }
     }
     if !spec.gpu_assignment.is_empty() {
@@ -171,15 +212,28 @@ fn raw_lines(spec: &LxcSpec, uvm_major: Option<u32>, notes: &mut Vec<String>) ->
             Some(m) => push("lxc.cgroup2.devices.allow", format!("c {m}:* rwm")),
             None => notes.push("the nvidia-uvm device major of the node is unknown (no nvidia-uvm in /proc/devices); only /dev/nvidia* (major 195) is allowed".into()),
         }
-        let mut devs: Vec<String> = vec!["nvidiactl".into(), "nvidia-uvm".into(), "nvidia-uvm-tools".into()];
+        let mut devs: Vec<String> = vec![
+            "nvidiactl".into(),
+            "nvidia-uvm".into(),
+            "nvidia-uvm-tools".into(),
+        ];
         devs.extend(spec.gpu_assignment.iter().map(|g| format!("nvidia{g}")));
         for d in devs {
-            push("lxc.mount.entry", format!("/dev/{d} dev/{d} none bind,optional,create=file"));
+            push(
+                "lxc.mount.entry",
+                format!("/dev/{d} dev/{d} none bind,optional,create=file"),
+            );
         }
     }
     if !spec.id_maps.is_empty() {
         for kind in ['u', 'g'] {
-            for (ct, host, size) in idmap_ranges(spec.id_maps.iter().filter(|m| m.kind == kind).map(|m| (m.container_id, m.host_id, m.size)).collect()) {
+            for (ct, host, size) in idmap_ranges(
+                spec.id_maps
+                    .iter()
+                    .filter(|m| m.kind == kind)
+                    .map(|m| (m.container_id, m.host_id, m.size))
+                    .collect(),
+            ) {
                 push("lxc.idmap", format!("{kind} {ct} {host} {size}"));
             }
         }
@@ -212,15 +266,25 @@ fn idmap_ranges(mut custom: Vec<(u64, u64, u64)>) -> Vec<(u64, u64, u64)> {
 pub(crate) fn predicted_after_create(d: &Desired, id: crate::types::GuestId) -> GuestConfig {
     let mut c = GuestConfig::default();
     c.entries = d.entries.clone();
-    c.entries.insert("rootfs".into(), format!("{}:vm-{id}-disk-0,size={}G", d.storage, d.rootfs_gib));
+    c.entries.insert(
+        "rootfs".into(),
+        format!("{}:vm-{id}-disk-0,size={}G", d.storage, d.rootfs_gib),
+    );
     for (i, mp) in d.mps.iter().enumerate() {
         let v = match &mp.source {
-            MpSource::Storage { pool, size_gb } => format!("{pool}:vm-{id}-disk-{},mp={},size={size_gb}G", i + 1, mp.path),
+            MpSource::Storage { pool, size_gb } => format!(
+                "{pool}:vm-{id}-disk-{},mp={},size={size_gb}G",
+                i + 1,
+                mp.path
+            ),
             MpSource::Bind { host_path } => format!("{host_path},mp={}", mp.path),
         };
         c.entries.insert(format!("mp{i}"), v);
     }
-    c.entries.insert("unprivileged".into(), u8::from(d.unprivileged.unwrap_or(true)).to_string());
+    c.entries.insert(
+        "unprivileged".into(),
+        u8::from(d.unprivileged.unwrap_or(true)).to_string(),
+    );
     // `pct create` cannot set raw lxc.* lines: they follow as their own step
     c
 }
@@ -230,7 +294,10 @@ pub(crate) fn create_params(d: &Desired) -> BTreeMap<String, String> {
     let mut p = d.entries.clone();
     p.insert("rootfs".into(), format!("{}:{}", d.storage, d.rootfs_gib));
     p.insert("storage".into(), d.storage.to_string());
-    p.insert("unprivileged".into(), u8::from(d.unprivileged.unwrap_or(true)).to_string());
+    p.insert(
+        "unprivileged".into(),
+        u8::from(d.unprivileged.unwrap_or(true)).to_string(),
+    );
     for (i, mp) in d.mps.iter().enumerate() {
         p.insert(format!("mp{i}"), mp.create_value());
     }
@@ -253,7 +320,12 @@ pub(crate) struct Diff {
 impl Diff {
     /// Changed keys that need a restart of a running container.
     pub(crate) fn restart_keys(&self) -> Vec<String> {
-        let mut k: Vec<String> = self.changes.iter().filter(|c| c.restart).map(|c| c.key.clone()).collect();
+        let mut k: Vec<String> = self
+            .changes
+            .iter()
+            .filter(|c| c.restart)
+            .map(|c| c.key.clone())
+            .collect();
         if self.raw.is_some() {
             k.push("lxc.* lines".into());
         }
@@ -264,12 +336,17 @@ impl Diff {
 fn same_value(key: &str, want: &str, have: Option<&str>) -> bool {
     let Some(have) = have else { return false };
     match key {
-        "memory" | "cores" | "swap" | "onboot" => want.trim().parse::<u64>().ok() == have.trim().parse::<u64>().ok(),
+        "memory" | "cores" | "swap" | "onboot" => {
+            want.trim().parse::<u64>().ok() == have.trim().parse::<u64>().ok()
+        }
         "startup" => want.parse::<Startup>().ok() == have.parse::<Startup>().ok(),
         "features" => want.parse::<LxcFeatures>().ok() == have.parse::<LxcFeatures>().ok(),
         "nameserver" | "searchdomain" => {
             let a: BTreeSet<&str> = want.split_whitespace().collect();
-            let b: BTreeSet<&str> = have.split([' ', ',', ';']).filter(|s| !s.is_empty()).collect();
+            let b: BTreeSet<&str> = have
+                .split([' ', ',', ';'])
+                .filter(|s| !s.is_empty())
+                .collect();
             a == b
         }
         _ => want == have,
@@ -279,7 +356,9 @@ fn same_value(key: &str, want: &str, have: Option<&str>) -> bool {
 /// Desired NIC merged onto the actual one: configured fields win, generated ones (a MAC
 /// Proxmox picked, `type=veth`) and unmanaged keys are kept.
 fn merge_net(want: &LxcNet, have: Option<&LxcNet>) -> LxcNet {
-    let Some(have) = have else { return want.clone() };
+    let Some(have) = have else {
+        return want.clone();
+    };
     let mut m = have.clone();
     m.name = want.name.clone();
     if want.bridge.is_some() {
@@ -287,7 +366,11 @@ fn merge_net(want: &LxcNet, have: Option<&LxcNet>) -> LxcNet {
     }
     if want.firewall.is_some() {
         // `firewall=0` and no firewall key mean the same to Proxmox.
-        m.firewall = if want.firewall == Some(false) && have.firewall.is_none() { None } else { want.firewall };
+        m.firewall = if want.firewall == Some(false) && have.firewall.is_none() {
+            None
+        } else {
+            want.firewall
+        };
     }
     if want.gw.is_some() {
         m.gw = want.gw;
@@ -305,7 +388,10 @@ fn merge_net(want: &LxcNet, have: Option<&LxcNet>) -> LxcNet {
 }
 
 pub(crate) fn diff(d: &Desired, cfg: &GuestConfig, fw: Option<&FirewallState>) -> Diff {
-    let mut out = Diff { notes: d.notes.clone(), ..Diff::default() };
+    let mut out = Diff {
+        notes: d.notes.clone(),
+        ..Diff::default()
+    };
     for (k, want) in &d.entries {
         let have = cfg.get(k);
         if k == "net0" {
@@ -315,7 +401,12 @@ pub(crate) fn diff(d: &Desired, cfg: &GuestConfig, fw: Option<&FirewallState>) -
                 let merged = merge_net(&wn, have_net.as_ref());
                 if Some(&merged) != have_net.as_ref() {
                     let v = merged.to_string();
-                    out.changes.push(Change { key: k.clone(), from: have.map(str::to_string), to: Some(v.clone()), restart: false });
+                    out.changes.push(Change {
+                        key: k.clone(),
+                        from: have.map(str::to_string),
+                        to: Some(v.clone()),
+                        restart: false,
+                    });
                     out.set.insert(k.clone(), v);
                 }
             }
@@ -326,7 +417,12 @@ pub(crate) fn diff(d: &Desired, cfg: &GuestConfig, fw: Option<&FirewallState>) -
             continue;
         }
         if !same_value(k, want, have) {
-            out.changes.push(Change { key: k.clone(), from: have.map(str::to_string), to: Some(want.clone()), restart: is_restart_key(k) });
+            out.changes.push(Change {
+                key: k.clone(),
+                from: have.map(str::to_string),
+                to: Some(want.clone()),
+                restart: is_restart_key(k),
+            });
             out.set.insert(k.clone(), want.clone());
         }
     }
@@ -345,7 +441,10 @@ pub(crate) fn diff(d: &Desired, cfg: &GuestConfig, fw: Option<&FirewallState>) -
         Ok(Some(root)) => {
             let want = DiskSize::from_gib(d.rootfs_gib);
             match root.size {
-                Some(have) if have < want => out.resizes.push(("rootfs".into(), want, format!("rootfs {have} -> {want}"))),
+                Some(have) if have < want => {
+                    out.resizes
+                        .push(("rootfs".into(), want, format!("rootfs {have} -> {want}")))
+                }
                 Some(have) if have > want => {
                     out.error = Some(format!(
                         "rootfs is {have} but storage_size_gb is {}: Proxmox cannot shrink a container disk; set storage_size_gb to at least {} or recreate the container",
@@ -391,7 +490,10 @@ pub(crate) fn firewall(want: Option<&GuestFirewall>, have: Option<&FirewallState
     let empty = FirewallState::default();
     let have = have.unwrap_or(&empty);
     if have.options.enable.unwrap_or(false) != want.enabled {
-        out.fw_options = Some(FirewallOptions { enable: Some(want.enabled), ..have.options.clone() });
+        out.fw_options = Some(FirewallOptions {
+            enable: Some(want.enabled),
+            ..have.options.clone()
+        });
     }
     if have.rules != want.rules {
         out.fw_rules = Some(want.rules.clone());
@@ -407,7 +509,10 @@ fn mount_points(d: &Desired, cfg: &GuestConfig, out: &mut Diff) {
         }
     };
     let mut used: BTreeSet<u32> = have.keys().copied().collect();
-    let by_path: BTreeMap<&str, (u32, &MountPoint)> = have.iter().filter_map(|(i, m)| m.mp.as_deref().map(|p| (p, (*i, m)))).collect();
+    let by_path: BTreeMap<&str, (u32, &MountPoint)> = have
+        .iter()
+        .filter_map(|(i, m)| m.mp.as_deref().map(|p| (p, (*i, m))))
+        .collect();
     let mut matched = BTreeSet::new();
     for mp in &d.mps {
         match by_path.get(mp.path.as_str()) {
@@ -431,11 +536,29 @@ fn mount_points(d: &Desired, cfg: &GuestConfig, out: &mut Diff) {
                             let mut nm = (*m).clone();
                             nm.volume = host_path.clone();
                             let v = nm.to_string();
-                            out.changes.push(Change { key: key.clone(), from: Some(m.to_string()), to: Some(v.clone()), restart: true });
+                            out.changes.push(Change {
+                                key: key.clone(),
+                                from: Some(m.to_string()),
+                                to: Some(v.clone()),
+                                restart: true,
+                            });
                             out.set.insert(key, v);
                         }
                     }
-                    _ => out.notes.push(format!("{key} ({}) is a {} but the config defines a {}; phx leaves it as it is", mp.path, if m.is_bind() { "bind mount" } else { "storage volume" }, if m.is_bind() { "storage volume" } else { "bind mount" })),
+                    _ => out.notes.push(format!(
+                        "{key} ({}) is a {} but the config defines a {}; phx leaves it as it is",
+                        mp.path,
+                        if m.is_bind() {
+                            "bind mount"
+                        } else {
+                            "storage volume"
+                        },
+                        if m.is_bind() {
+                            "storage volume"
+                        } else {
+                            "bind mount"
+                        }
+                    )),
                 }
             }
             None => {
@@ -443,7 +566,12 @@ fn mount_points(d: &Desired, cfg: &GuestConfig, out: &mut Diff) {
                 used.insert(idx);
                 let key = format!("mp{idx}");
                 let v = mp.create_value();
-                out.changes.push(Change { key: key.clone(), from: None, to: Some(v.clone()), restart: true });
+                out.changes.push(Change {
+                    key: key.clone(),
+                    from: None,
+                    to: Some(v.clone()),
+                    restart: true,
+                });
                 out.set.insert(key, v);
             }
         }
@@ -455,21 +583,34 @@ fn mount_points(d: &Desired, cfg: &GuestConfig, out: &mut Diff) {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn raw_options_accept_both_separators_and_expand_caps() {
-        assert_eq!(parse_raw_option("lxc.apparmor.profile=unconfined").unwrap(), vec![("lxc.apparmor.profile".into(), "unconfined".into())]);
-        assert_eq!(parse_raw_option("lxc.mount.auto:sys:rw").unwrap(), vec![("lxc.mount.auto".into(), "sys:rw".into())]);
-        assert_eq!(parse_raw_option("lxc.cap.keep=sys_admin,mknod").unwrap().len(), 2);
+        assert_eq!(
+            parse_raw_option("lxc.apparmor.profile=unconfined").unwrap(),
+            vec![("lxc.apparmor.profile".into(), "unconfined".into())]
+        );
+        assert_eq!(
+            parse_raw_option("lxc.mount.auto:sys:rw").unwrap(),
+            vec![("lxc.mount.auto".into(), "sys:rw".into())]
+        );
+        assert_eq!(
+            parse_raw_option("lxc.cap.keep=sys_admin,mknod")
+                .unwrap()
+                .len(),
+            2
+        );
         assert!(parse_raw_option("nesting=1").is_none());
     }
 
     #[test]
     fn idmap_gaps_are_filled_with_the_default_offset() {
-        assert_eq!(idmap_ranges(vec![(33, 33, 1)]), vec![(0, 100_000, 33), (33, 33, 1), (34, 100_034, 65_502)]);
+        assert_eq!(
+            idmap_ranges(vec![(33, 33, 1)]),
+            vec![(0, 100_000, 33), (33, 33, 1), (34, 100_034, 65_502)]
+        );
     }
 }

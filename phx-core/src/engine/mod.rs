@@ -38,7 +38,9 @@ pub use observe::Observed;
 pub use plan::{Action, Change, GuestPlan, Operation, Plan, Presence, Step};
 pub use retry::RetryPolicy;
 
-use crate::backend::{CloneRequest, ExecRequest, GuestConfig, Hypervisor, LxcCreate, PowerState, VmCreate, manager};
+use crate::backend::{
+    CloneRequest, ExecRequest, GuestConfig, Hypervisor, LxcCreate, PowerState, VmCreate, manager,
+};
 use crate::config::{Guest, Inventory, LxcSource, VmSource};
 use crate::error::{Error, Result};
 use crate::graph::{DepGraph, boot_order};
@@ -164,14 +166,23 @@ impl RunResult {
 }
 
 fn cycle_error(c: crate::graph::Cycle) -> Error {
-    Error::InvalidConfig { file: "config".into(), path: "dependencies".into(), reason: c.to_string() }
+    Error::InvalidConfig {
+        file: "config".into(),
+        path: "dependencies".into(),
+        reason: c.to_string(),
+    }
 }
 
 impl Engine {
     /// An engine with default options.
     pub fn new(hv: Arc<dyn Hypervisor>, inv: Inventory) -> Self {
         let graph = DepGraph::new(&inv);
-        Self { hv, inv: Arc::new(inv), graph, opts: EngineOptions::default() }
+        Self {
+            hv,
+            inv: Arc::new(inv),
+            graph,
+            opts: EngineOptions::default(),
+        }
     }
 
     /// Replace the options.
@@ -205,7 +216,9 @@ impl Engine {
             if self.inv.guest(*t).is_none() {
                 return Err(Error::NotFound {
                     what: format!("guest {t}"),
-                    message: format!("{t} is not defined in phoenix_lxc_configs.json or phoenix_vm_configs.json"),
+                    message: format!(
+                        "{t} is not defined in phoenix_lxc_configs.json or phoenix_vm_configs.json"
+                    ),
                 });
             }
         }
@@ -224,7 +237,9 @@ impl Engine {
         };
         let world = World::load(self.hv.as_ref(), self.opts.node.as_ref()).await?;
         let mut plan = match op {
-            Operation::Converge { .. } | Operation::Up => self.plan_converge(&world, targets, op).await?,
+            Operation::Converge { .. } | Operation::Up => {
+                self.plan_converge(&world, targets, op).await?
+            }
             Operation::Start | Operation::Restart => self.plan_power(&world, targets, op).await?,
             Operation::Stop { .. } | Operation::Down => self.plan_stop(&world, targets, op).await?,
             Operation::Delete { force } => self.plan_delete(&world, targets, force).await?,
@@ -233,7 +248,11 @@ impl Engine {
         Ok(plan)
     }
 
-    async fn observe_all(&self, w: &World<'_>, ids: &[GuestId]) -> Result<BTreeMap<GuestId, Observed>> {
+    async fn observe_all(
+        &self,
+        w: &World<'_>,
+        ids: &[GuestId],
+    ) -> Result<BTreeMap<GuestId, Observed>> {
         let mut out = BTreeMap::new();
         let mut futs = FuturesUnordered::new();
         let mut it = ids.iter();
@@ -241,7 +260,9 @@ impl Engine {
         loop {
             while futs.len() < limit {
                 let Some(id) = it.next() else { break };
-                let Some(g) = self.inv.guest(*id) else { continue };
+                let Some(g) = self.inv.guest(*id) else {
+                    continue;
+                };
                 let want_fw = g.firewall().is_some();
                 let kind = g.kind();
                 let id = *id;
@@ -257,33 +278,85 @@ impl Engine {
         Ok(out)
     }
 
-    fn base_plan(&self, g: &Guest<'_>, node: NodeName, presence: Presence, target: bool) -> GuestPlan {
-        GuestPlan { id: g.id(), kind: g.kind(), name: g.name().to_string(), node, presence, actions: Vec::new(), notes: Vec::new(), error: None, boot_start: false, target }
+    fn base_plan(
+        &self,
+        g: &Guest<'_>,
+        node: NodeName,
+        presence: Presence,
+        target: bool,
+    ) -> GuestPlan {
+        GuestPlan {
+            id: g.id(),
+            kind: g.kind(),
+            name: g.name().to_string(),
+            node,
+            presence,
+            actions: Vec::new(),
+            notes: Vec::new(),
+            error: None,
+            boot_start: false,
+            target,
+        }
     }
 
     fn node_for(&self, w: &World<'_>, g: &Guest<'_>, o: &Observed) -> NodeName {
-        o.summary.as_ref().map(|s| s.node.clone()).or_else(|| g.node().cloned()).or_else(|| self.opts.node.clone()).unwrap_or_else(|| w.default_node.clone())
+        o.summary
+            .as_ref()
+            .map(|s| s.node.clone())
+            .or_else(|| g.node().cloned())
+            .or_else(|| self.opts.node.clone())
+            .unwrap_or_else(|| w.default_node.clone())
     }
 
-    async fn plan_converge(&self, w: &World<'_>, targets: &[GuestId], op: Operation) -> Result<Plan> {
+    async fn plan_converge(
+        &self,
+        w: &World<'_>,
+        targets: &[GuestId],
+        op: Operation,
+    ) -> Result<Plan> {
         let order = self.graph.order(targets).map_err(cycle_error)?;
-        let require_existing = matches!(op, Operation::Converge { require_existing: true });
+        let require_existing = matches!(
+            op,
+            Operation::Converge {
+                require_existing: true
+            }
+        );
         let target_set: BTreeSet<GuestId> = targets.iter().copied().collect();
         // Clone sources of guests that will be created need their snapshot (and their config,
         // to predict the clone); other existing prerequisites are not read at all.
-        let absent: BTreeSet<GuestId> = order.iter().copied().filter(|id| !w.guests.contains_key(id)).collect();
-        let needed_sources: BTreeSet<GuestId> = absent.iter().filter_map(|id| self.inv.guest(*id).and_then(|g| g.clone_source())).collect();
-        let to_read: Vec<GuestId> = order.iter().copied().filter(|id| target_set.contains(id) || needed_sources.contains(id)).collect();
+        let absent: BTreeSet<GuestId> = order
+            .iter()
+            .copied()
+            .filter(|id| !w.guests.contains_key(id))
+            .collect();
+        let needed_sources: BTreeSet<GuestId> = absent
+            .iter()
+            .filter_map(|id| self.inv.guest(*id).and_then(|g| g.clone_source()))
+            .collect();
+        let to_read: Vec<GuestId> = order
+            .iter()
+            .copied()
+            .filter(|id| target_set.contains(id) || needed_sources.contains(id))
+            .collect();
         let mut obs = self.observe_all(w, &to_read).await?;
         for id in &order {
             if !obs.contains_key(id) {
-                obs.insert(*id, Observed { summary: w.guests.get(id).cloned(), config: None, firewall: None });
+                obs.insert(
+                    *id,
+                    Observed {
+                        summary: w.guests.get(id).cloned(),
+                        config: None,
+                        firewall: None,
+                    },
+                );
             }
         }
         let mut predicted: BTreeMap<GuestId, (NodeName, GuestConfig)> = BTreeMap::new();
         let mut guests = Vec::new();
         for id in &order {
-            let Some(g) = self.inv.guest(*id) else { continue };
+            let Some(g) = self.inv.guest(*id) else {
+                continue;
+            };
             let o = obs.get(id).cloned().unwrap_or_default();
             let target = target_set.contains(id);
             let mut node = self.node_for(w, &g, &o);
@@ -298,20 +371,34 @@ impl Engine {
                     if require_existing && target {
                         return Err(Error::NotFound {
                             what: format!("{} {id}", g.kind().proxmox_word()),
-                            message: format!("{} {id} ({}) does not exist on the cluster; create it with `phx {} create {id}`", g.kind().proxmox_word(), g.name(), g.kind().noun()),
+                            message: format!(
+                                "{} {id} ({}) does not exist on the cluster; create it with `phx {} create {id}`",
+                                g.kind().proxmox_word(),
+                                g.name(),
+                                g.kind().noun()
+                            ),
                         });
                     }
                     let mut gp = self.base_plan(&g, node.clone(), Presence::Absent, target);
                     match self.create_actions(w, &g, &node, &predicted).await {
                         Ok((acts, cfg)) => {
                             gp.actions = acts;
-                            gp.actions.push(Action::new(Step::Converge, "", "new guest: apply what its config still needs"));
-                            let (follow, notes, err) = self.converge_actions(w, &g, &node, &cfg, None, false, true, op).await?;
+                            gp.actions.push(Action::new(
+                                Step::Converge,
+                                "",
+                                "new guest: apply what its config still needs",
+                            ));
+                            let (follow, notes, err) = self
+                                .converge_actions(w, &g, &node, &cfg, None, false, true, op)
+                                .await?;
                             let mut after = cfg.clone();
                             if err.is_none() {
                                 for a in follow {
                                     predict_step(&mut after, &a.step);
-                                    gp.actions.push(Action { predicted: true, ..a });
+                                    gp.actions.push(Action {
+                                        predicted: true,
+                                        ..a
+                                    });
                                 }
                             }
                             gp.notes = notes;
@@ -342,7 +429,18 @@ impl Engine {
                     let mut gp = self.base_plan(&g, node.clone(), presence, target);
                     let cfg = o.config.clone().unwrap_or_default();
                     if target {
-                        let (acts, notes, err) = self.converge_actions(w, &g, &node, &cfg, o.firewall.as_ref(), running, false, op).await?;
+                        let (acts, notes, err) = self
+                            .converge_actions(
+                                w,
+                                &g,
+                                &node,
+                                &cfg,
+                                o.firewall.as_ref(),
+                                running,
+                                false,
+                                op,
+                            )
+                            .await?;
                         gp.actions = acts;
                         gp.notes = notes;
                         gp.error = err;
@@ -355,76 +453,198 @@ impl Engine {
                     gp
                 }
             };
-            if op == Operation::Up && gp.error.is_none() && g.start_at_boot() && !g.is_template() && gp.presence != Presence::Running {
+            if op == Operation::Up
+                && gp.error.is_none()
+                && g.start_at_boot()
+                && !g.is_template()
+                && gp.presence != Presence::Running
+            {
                 gp.boot_start = true;
             }
             guests.push(gp);
         }
-        let boot: Vec<GuestId> = boot_order(&self.inv, &guests.iter().filter(|g| g.boot_start).map(|g| g.id).collect::<Vec<_>>());
-        Ok(Plan { operation: op, guests, boot_order: boot, reads: 0 })
+        let boot: Vec<GuestId> = boot_order(
+            &self.inv,
+            &guests
+                .iter()
+                .filter(|g| g.boot_start)
+                .map(|g| g.id)
+                .collect::<Vec<_>>(),
+        );
+        Ok(Plan {
+            operation: op,
+            guests,
+            boot_order: boot,
+            reads: 0,
+        })
     }
 
     /// The steps that bring an absent guest into existence, and its predicted config after them.
-    async fn create_actions(&self, w: &World<'_>, g: &Guest<'_>, node: &NodeName, predicted: &BTreeMap<GuestId, (NodeName, GuestConfig)>) -> std::result::Result<(Vec<Action>, GuestConfig), String> {
+    async fn create_actions(
+        &self,
+        w: &World<'_>,
+        g: &Guest<'_>,
+        node: &NodeName,
+        predicted: &BTreeMap<GuestId, (NodeName, GuestConfig)>,
+    ) -> std::result::Result<(Vec<Action>, GuestConfig), String> {
         let mut acts = Vec::new();
         match g {
             Guest::Lxc(spec) => {
-                self.check_storage(w, node, &spec.storage_pool, "rootdir").await?;
+                self.check_storage(w, node, &spec.storage_pool, "rootdir")
+                    .await?;
                 for v in spec.zfs_volumes.iter().chain(&spec.volumes) {
                     self.check_storage(w, node, &v.pool, "rootdir").await?;
                 }
                 let d = lxc::desired(spec, None);
                 match &spec.source {
                     LxcSource::Template { template } => {
-                        let (storage, file, present) = self.resolve_template(w, node, template).await?;
+                        let (storage, file, present) =
+                            self.resolve_template(w, node, template).await?;
                         let volid = format!("{storage}:vztmpl/{file}");
                         if !present {
-                            acts.push(Action::new(Step::DownloadTemplate { storage: storage.clone(), template: file.clone() }, format!("{file} into {storage}"), "template missing"));
+                            acts.push(Action::new(
+                                Step::DownloadTemplate {
+                                    storage: storage.clone(),
+                                    template: file.clone(),
+                                },
+                                format!("{file} into {storage}"),
+                                "template missing",
+                            ));
                         }
                         let params = lxc::create_params(&d);
                         acts.push(Action::new(
-                            Step::CreateLxc(LxcCreate { id: spec.id, ostemplate: volid.clone(), params }),
-                            format!("from {volid} on {}, {} cores, {} MiB, {} GiB rootfs", spec.storage_pool, spec.cores, spec.memory_mb, spec.storage_size_gb),
+                            Step::CreateLxc(LxcCreate {
+                                id: spec.id,
+                                ostemplate: volid.clone(),
+                                params,
+                            }),
+                            format!(
+                                "from {volid} on {}, {} cores, {} MiB, {} GiB rootfs",
+                                spec.storage_pool, spec.cores, spec.memory_mb, spec.storage_size_gb
+                            ),
                             "absent",
                         ));
                         Ok((acts, lxc::predicted_after_create(&d, spec.id)))
                     }
                     LxcSource::Clone { from } => {
-                        let src = self.inv.lxc.get(from).ok_or_else(|| format!("clone source {from} is not a defined container"))?;
-                        let snap = src.template_snapshot_name.as_ref().ok_or_else(|| format!("clone source {from} has no template_snapshot_name"))?;
-                        let (_, src_cfg) = predicted.get(from).cloned().ok_or_else(|| format!("clone source {from} is not planned before {}", spec.id))?;
-                        let req = CloneRequest { source: *from, target: spec.id, snapname: Some(snap.to_string()), name: Some(spec.name.to_string()), storage: Some(spec.storage_pool.clone()), full: true };
-                        acts.push(Action::new(Step::Clone(req), format!("from CT {from} ({}) at snapshot {snap} onto {}", src.name, spec.storage_pool), "absent"));
-                        Ok((acts, cloned_config(&src_cfg, spec.id, &spec.name.to_string(), &spec.storage_pool)))
+                        let src = self.inv.lxc.get(from).ok_or_else(|| {
+                            format!("clone source {from} is not a defined container")
+                        })?;
+                        let snap = src.template_snapshot_name.as_ref().ok_or_else(|| {
+                            format!("clone source {from} has no template_snapshot_name")
+                        })?;
+                        let (_, src_cfg) = predicted.get(from).cloned().ok_or_else(|| {
+                            format!("clone source {from} is not planned before {}", spec.id)
+                        })?;
+                        let req = CloneRequest {
+                            source: *from,
+                            target: spec.id,
+                            snapname: Some(snap.to_string()),
+                            name: Some(spec.name.to_string()),
+                            storage: Some(spec.storage_pool.clone()),
+                            full: true,
+                        };
+                        acts.push(Action::new(
+                            Step::Clone(req),
+                            format!(
+                                "from CT {from} ({}) at snapshot {snap} onto {}",
+                                src.name, spec.storage_pool
+                            ),
+                            "absent",
+                        ));
+                        Ok((
+                            acts,
+                            cloned_config(
+                                &src_cfg,
+                                spec.id,
+                                &spec.name.to_string(),
+                                &spec.storage_pool,
+                            ),
+                        ))
                     }
                 }
             }
             Guest::Vm(spec) => {
-                self.check_storage(w, node, &spec.storage_pool, "images").await?;
+                self.check_storage(w, node, &spec.storage_pool, "images")
+                    .await?;
                 let d = vm::desired(spec, &self.inv);
                 match &spec.source {
                     VmSource::Clone { from } => {
-                        let src = self.inv.vms.get(from).ok_or_else(|| format!("clone source {from} is not a defined VM"))?;
-                        let (_, src_cfg) = predicted.get(from).cloned().ok_or_else(|| format!("clone source {from} is not planned before {}", spec.id))?;
-                        let snapname = if src.is_template { None } else { src.template_snapshot_name.as_ref().map(ToString::to_string) };
-                        let req = CloneRequest { source: *from, target: spec.id, snapname, name: Some(spec.name.to_string()), storage: Some(spec.storage_pool.clone()), full: true };
-                        acts.push(Action::new(Step::Clone(req), format!("full clone of VM {from} ({}) onto {}", src.name, spec.storage_pool), "absent"));
-                        Ok((acts, cloned_config(&src_cfg, spec.id, &spec.name.to_string(), &spec.storage_pool)))
+                        let src =
+                            self.inv.vms.get(from).ok_or_else(|| {
+                                format!("clone source {from} is not a defined VM")
+                            })?;
+                        let (_, src_cfg) = predicted.get(from).cloned().ok_or_else(|| {
+                            format!("clone source {from} is not planned before {}", spec.id)
+                        })?;
+                        let snapname = if src.is_template {
+                            None
+                        } else {
+                            src.template_snapshot_name.as_ref().map(ToString::to_string)
+                        };
+                        let req = CloneRequest {
+                            source: *from,
+                            target: spec.id,
+                            snapname,
+                            name: Some(spec.name.to_string()),
+                            storage: Some(spec.storage_pool.clone()),
+                            full: true,
+                        };
+                        acts.push(Action::new(
+                            Step::Clone(req),
+                            format!(
+                                "full clone of VM {from} ({}) onto {}",
+                                src.name, spec.storage_pool
+                            ),
+                            "absent",
+                        ));
+                        Ok((
+                            acts,
+                            cloned_config(
+                                &src_cfg,
+                                spec.id,
+                                &spec.name.to_string(),
+                                &spec.storage_pool,
+                            ),
+                        ))
                     }
                     VmSource::CloudImage { image } => {
-                        let (storage, content, present) = self.resolve_image(w, node, image).await?;
+                        let (storage, content, present) =
+                            self.resolve_image(w, node, image).await?;
                         let volid = format!("{storage}:{content}/{image}");
                         if !present {
-                            let release = self.inv.hypervisor.ubuntu_release.clone().unwrap_or_else(|| "noble".into());
-                            let url = format!("https://cloud-images.ubuntu.com/{release}/current/{image}");
+                            let release = self
+                                .inv
+                                .hypervisor
+                                .ubuntu_release
+                                .clone()
+                                .unwrap_or_else(|| "noble".into());
+                            let url = format!(
+                                "https://cloud-images.ubuntu.com/{release}/current/{image}"
+                            );
                             acts.push(Action::new(
-                                Step::DownloadImage { storage: storage.clone(), content: content.clone(), filename: image.clone(), url: url.clone() },
+                                Step::DownloadImage {
+                                    storage: storage.clone(),
+                                    content: content.clone(),
+                                    filename: image.clone(),
+                                    url: url.clone(),
+                                },
                                 format!("{url} into {storage}"),
                                 "cloud image missing",
                             ));
                         }
                         let params = vm::create_params(&d, spec, &volid);
-                        acts.push(Action::new(Step::CreateVm(VmCreate { id: spec.id, params }), format!("from {volid} on {}, {} cores, {} MiB", spec.storage_pool, spec.cores, spec.memory_mb), "absent"));
+                        acts.push(Action::new(
+                            Step::CreateVm(VmCreate {
+                                id: spec.id,
+                                params,
+                            }),
+                            format!(
+                                "from {volid} on {}, {} cores, {} MiB",
+                                spec.storage_pool, spec.cores, spec.memory_mb
+                            ),
+                            "absent",
+                        ));
                         Ok((acts, vm::predicted_after_create(&d, spec)))
                     }
                 }
@@ -432,27 +652,63 @@ impl Engine {
         }
     }
 
-    async fn check_storage(&self, w: &World<'_>, node: &NodeName, id: &StorageId, content: &str) -> std::result::Result<(), String> {
-        let storages = w.storages(node).await.map_err(|e| format!("cannot list storages of node {node}: {e}"))?;
+    async fn check_storage(
+        &self,
+        w: &World<'_>,
+        node: &NodeName,
+        id: &StorageId,
+        content: &str,
+    ) -> std::result::Result<(), String> {
+        let storages = w
+            .storages(node)
+            .await
+            .map_err(|e| format!("cannot list storages of node {node}: {e}"))?;
         match storages.iter().find(|s| &s.id == id) {
             Some(s) if s.supports(content) => Ok(()),
-            Some(s) => Err(format!("storage {id} on node {node} does not allow {content} content (it has: {}); add it with `pvesm set {id} --content {},{content}`", s.content.join(","), s.content.join(","))),
+            Some(s) => Err(format!(
+                "storage {id} on node {node} does not allow {content} content (it has: {}); add it with `pvesm set {id} --content {},{content}`",
+                s.content.join(","),
+                s.content.join(",")
+            )),
             None => Err(format!(
                 "storage {id} does not exist on node {node} (available: {}); create it with `phx hypervisor setup` or fix storage_pool",
-                storages.iter().map(|s| s.id.to_string()).collect::<Vec<_>>().join(", ")
+                storages
+                    .iter()
+                    .map(|s| s.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         }
     }
 
     /// Where an OS template lives: `(storage, file name, present)`.
-    async fn resolve_template(&self, w: &World<'_>, node: &NodeName, template: &str) -> std::result::Result<(StorageId, String, bool), String> {
+    async fn resolve_template(
+        &self,
+        w: &World<'_>,
+        node: &NodeName,
+        template: &str,
+    ) -> std::result::Result<(StorageId, String, bool), String> {
         let (hint, file) = match template.split_once(':') {
-            Some((s, rest)) if !s.contains('/') => (Some(s.to_string()), rest.rsplit('/').next().unwrap_or(rest).to_string()),
-            _ => (None, template.rsplit('/').next().unwrap_or(template).to_string()),
+            Some((s, rest)) if !s.contains('/') => (
+                Some(s.to_string()),
+                rest.rsplit('/').next().unwrap_or(rest).to_string(),
+            ),
+            _ => (
+                None,
+                template.rsplit('/').next().unwrap_or(template).to_string(),
+            ),
         };
         let storages = w.storages(node).await.map_err(|e| e.to_string())?;
-        let tmpl: Vec<&crate::backend::StorageInfo> = storages.iter().filter(|s| s.supports("vztmpl")).collect();
-        let configured: Vec<&StorageId> = self.inv.hypervisor.storage_ids.iter().filter(|(k, _)| k.to_ascii_lowercase().contains("iso")).map(|(_, v)| v).collect();
+        let tmpl: Vec<&crate::backend::StorageInfo> =
+            storages.iter().filter(|s| s.supports("vztmpl")).collect();
+        let configured: Vec<&StorageId> = self
+            .inv
+            .hypervisor
+            .storage_ids
+            .iter()
+            .filter(|(k, _)| k.to_ascii_lowercase().contains("iso"))
+            .map(|(_, v)| v)
+            .collect();
         let pick = hint
             .and_then(|h| tmpl.iter().find(|s| s.id.as_str() == h))
             .or_else(|| tmpl.iter().find(|s| configured.contains(&&s.id)))
@@ -461,15 +717,34 @@ impl Engine {
             .map(|s| s.id.clone())
             .ok_or_else(|| format!("no storage on node {node} allows vztmpl content for template {file}; add one with `phx hypervisor setup`"))?;
         let volid = format!("{pick}:vztmpl/{file}");
-        let present = w.content(node, &pick, "vztmpl").await.map_err(|e| e.to_string())?.iter().any(|v| v.volid == volid);
-        if !present && !w.catalogue(node).await.map_err(|e| e.to_string())?.iter().any(|t| t == &file) {
-            return Err(format!("template {file} is neither in storage {pick} nor in the appliance catalogue; run `pveam update`, or upload it to {pick}"));
+        let present = w
+            .content(node, &pick, "vztmpl")
+            .await
+            .map_err(|e| e.to_string())?
+            .iter()
+            .any(|v| v.volid == volid);
+        if !present
+            && !w
+                .catalogue(node)
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .any(|t| t == &file)
+        {
+            return Err(format!(
+                "template {file} is neither in storage {pick} nor in the appliance catalogue; run `pveam update`, or upload it to {pick}"
+            ));
         }
         Ok((pick, file, present))
     }
 
     /// Where a cloud image lives: `(storage, content, present)`.
-    async fn resolve_image(&self, w: &World<'_>, node: &NodeName, image: &str) -> std::result::Result<(StorageId, String, bool), String> {
+    async fn resolve_image(
+        &self,
+        w: &World<'_>,
+        node: &NodeName,
+        image: &str,
+    ) -> std::result::Result<(StorageId, String, bool), String> {
         let storages = w.storages(node).await.map_err(|e| e.to_string())?;
         let (s, content) = storages
             .iter()
@@ -478,12 +753,24 @@ impl Engine {
             .or_else(|| storages.iter().find(|s| s.supports("iso")).map(|s| (s, "iso")))
             .ok_or_else(|| format!("no storage on node {node} allows import or iso content for cloud image {image}; enable it with `pvesm set local --content iso,vztmpl,backup,import`"))?;
         let volid = format!("{}:{content}/{image}", s.id);
-        let present = w.content(node, &s.id, content).await.map_err(|e| e.to_string())?.iter().any(|v| v.volid == volid);
+        let present = w
+            .content(node, &s.id, content)
+            .await
+            .map_err(|e| e.to_string())?
+            .iter()
+            .any(|v| v.volid == volid);
         Ok((s.id.clone(), content.to_string(), present))
     }
 
     /// Template snapshot of an existing guest, when missing.
-    async fn snapshot_action(&self, w: &World<'_>, g: &Guest<'_>, node: &NodeName, cfg: &GuestConfig, is_new: bool) -> Result<Option<Action>> {
+    async fn snapshot_action(
+        &self,
+        w: &World<'_>,
+        g: &Guest<'_>,
+        node: &NodeName,
+        cfg: &GuestConfig,
+        is_new: bool,
+    ) -> Result<Option<Action>> {
         let name = match g {
             Guest::Lxc(c) => c.template_snapshot_name.clone(),
             Guest::Vm(v) => v.template_snapshot_name.clone(),
@@ -492,14 +779,29 @@ impl Engine {
         if !is_new && !snapshot_missing(w, g, node, cfg, &name).await? {
             return Ok(None);
         }
-        Ok(Some(Action::new(Step::Snapshot { name: name.clone(), description: "phx template snapshot".into(), replace: false }, name.to_string(), "template snapshot missing (clones start from it)")))
+        Ok(Some(Action::new(
+            Step::Snapshot {
+                name: name.clone(),
+                description: "phx template snapshot".into(),
+                replace: false,
+            },
+            name.to_string(),
+            "template snapshot missing (clones start from it)",
+        )))
     }
 
     async fn uvm_major(&self, node: &NodeName) -> Option<u32> {
         if !self.hv.capabilities().host_exec {
             return None;
         }
-        let out = self.hv.host_exec(node, &ExecRequest::new(["cat", "/proc/devices"]).timeout(Duration::from_secs(10))).await.ok()?;
+        let out = self
+            .hv
+            .host_exec(
+                node,
+                &ExecRequest::new(["cat", "/proc/devices"]).timeout(Duration::from_secs(10)),
+            )
+            .await
+            .ok()?;
         out.stdout.lines().find_map(|l| {
             let mut it = l.split_whitespace();
             let major = it.next()?.parse().ok()?;
@@ -521,12 +823,24 @@ impl Engine {
         op: Operation,
     ) -> Result<(Vec<Action>, Vec<String>, Option<String>)> {
         let mut acts = Vec::new();
-        let reason_set = if is_new { "configure after creation" } else { "config differs" };
+        let reason_set = if is_new {
+            "configure after creation"
+        } else {
+            "config differs"
+        };
         let (diff, lifecycle, vm_template) = match g {
             Guest::Lxc(spec) => {
-                let uvm = if spec.gpu_assignment.is_empty() { None } else { self.uvm_major(node).await };
+                let uvm = if spec.gpu_assignment.is_empty() {
+                    None
+                } else {
+                    self.uvm_major(node).await
+                };
                 let d = lxc::desired(spec, uvm);
-                (lxc::diff(&d, cfg, fw), spec.enable_lifecycle_snapshots, false)
+                (
+                    lxc::diff(&d, cfg, fw),
+                    spec.enable_lifecycle_snapshots,
+                    false,
+                )
             }
             Guest::Vm(spec) => {
                 let d = vm::desired(spec, &self.inv);
@@ -541,44 +855,104 @@ impl Engine {
         let restart_keys = diff.restart_keys();
         let stop_for_change = running && !restart_keys.is_empty();
         if stop_for_change {
-            acts.push(Action::new(Step::Stop, "", format!("restart needed for {}", restart_keys.join(", "))));
+            acts.push(Action::new(
+                Step::Stop,
+                "",
+                format!("restart needed for {}", restart_keys.join(", ")),
+            ));
         }
         if !diff.set.is_empty() {
-            let detail = diff.changes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-            let mut a = Action::new(Step::SetConfig(crate::backend::ConfigUpdate { set: diff.set.clone(), delete: Vec::new(), digest: cfg.digest.clone() }), detail, reason_set);
+            let detail = diff
+                .changes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut a = Action::new(
+                Step::SetConfig(crate::backend::ConfigUpdate {
+                    set: diff.set.clone(),
+                    delete: Vec::new(),
+                    digest: cfg.digest.clone(),
+                }),
+                detail,
+                reason_set,
+            );
             a.changes = diff.changes.clone();
             acts.push(a);
         }
         if g.kind() == GuestKind::Vm && vm::touches_cloudinit(&diff) && !is_proxmox_template {
-            acts.push(Action::new(Step::CloudInitUpdate, "", "cloud-init settings changed (they apply at the next boot)"));
+            acts.push(Action::new(
+                Step::CloudInitUpdate,
+                "",
+                "cloud-init settings changed (they apply at the next boot)",
+            ));
         }
         if let Some((lines, detail)) = &diff.raw {
-            acts.push(Action::new(Step::SetRawLxc { lines: lines.clone() }, detail.join("; "), "lxc.* lines differ"));
+            acts.push(Action::new(
+                Step::SetRawLxc {
+                    lines: lines.clone(),
+                },
+                detail.join("; "),
+                "lxc.* lines differ",
+            ));
         }
         for (disk, size, detail) in &diff.resizes {
             if is_proxmox_template {
                 continue;
             }
-            acts.push(Action::new(Step::Resize { disk: disk.clone(), size: *size }, detail.clone(), "disk smaller than configured"));
+            acts.push(Action::new(
+                Step::Resize {
+                    disk: disk.clone(),
+                    size: *size,
+                },
+                detail.clone(),
+                "disk smaller than configured",
+            ));
         }
         if let Some(o) = &diff.fw_options {
-            acts.push(Action::new(Step::SetFirewallOptions(o.clone()), format!("enable={}", u8::from(o.enable.unwrap_or(false))), "firewall options differ"));
+            acts.push(Action::new(
+                Step::SetFirewallOptions(o.clone()),
+                format!("enable={}", u8::from(o.enable.unwrap_or(false))),
+                "firewall options differ",
+            ));
         }
         if let Some(r) = &diff.fw_rules {
-            acts.push(Action::new(Step::SetFirewallRules(r.clone()), format!("{} rule{}", r.len(), if r.len() == 1 { "" } else { "s" }), "firewall rules differ"));
+            acts.push(Action::new(
+                Step::SetFirewallRules(r.clone()),
+                format!("{} rule{}", r.len(), if r.len() == 1 { "" } else { "s" }),
+                "firewall rules differ",
+            ));
         }
         let changed = !acts.is_empty() || is_new;
         // Lifecycle snapshots mark the state before and after a run that changed something.
         let mut template_snap_done = false;
         if lifecycle && changed {
-            let pre = SnapshotName::new("pre-configured").map_err(|e| Error::backend("engine", e.to_string()))?;
-            let fin = SnapshotName::new("final-form").map_err(|e| Error::backend("engine", e.to_string()))?;
+            let pre = SnapshotName::new("pre-configured")
+                .map_err(|e| Error::backend("engine", e.to_string()))?;
+            let fin = SnapshotName::new("final-form")
+                .map_err(|e| Error::backend("engine", e.to_string()))?;
             let tname = match g {
                 Guest::Lxc(c) => c.template_snapshot_name.clone(),
                 Guest::Vm(v) => v.template_snapshot_name.clone(),
             };
-            acts.push(Action::new(Step::Snapshot { name: pre, description: "phx lifecycle: before features".into(), replace: true }, "pre-configured", "enable_lifecycle_snapshots (the guest changed)"));
-            acts.push(Action::new(Step::Snapshot { name: fin.clone(), description: "phx lifecycle: final form".into(), replace: true }, "final-form", "enable_lifecycle_snapshots (the guest changed)"));
+            acts.push(Action::new(
+                Step::Snapshot {
+                    name: pre,
+                    description: "phx lifecycle: before features".into(),
+                    replace: true,
+                },
+                "pre-configured",
+                "enable_lifecycle_snapshots (the guest changed)",
+            ));
+            acts.push(Action::new(
+                Step::Snapshot {
+                    name: fin.clone(),
+                    description: "phx lifecycle: final form".into(),
+                    replace: true,
+                },
+                "final-form",
+                "enable_lifecycle_snapshots (the guest changed)",
+            ));
             template_snap_done = tname.as_ref() == Some(&fin);
         }
         if vm_template && !is_proxmox_template {
@@ -597,49 +971,109 @@ impl Engine {
             }
         }
         if stop_for_change {
-            acts.push(Action::new(Step::Start, "", "it was running before the change"));
-        } else if is_new && matches!(op, Operation::Converge { .. }) && g.start_at_boot() && !g.is_template() {
+            acts.push(Action::new(
+                Step::Start,
+                "",
+                "it was running before the change",
+            ));
+        } else if is_new
+            && matches!(op, Operation::Converge { .. })
+            && g.start_at_boot()
+            && !g.is_template()
+        {
             acts.push(Action::new(Step::Start, "", "start_at_boot"));
         }
         Ok((acts, notes, None))
     }
 
     async fn plan_power(&self, w: &World<'_>, targets: &[GuestId], op: Operation) -> Result<Plan> {
-        let order = if op == Operation::Start { self.graph.order(targets).map_err(cycle_error)? } else { targets.to_vec() };
+        let order = if op == Operation::Start {
+            self.graph.order(targets).map_err(cycle_error)?
+        } else {
+            targets.to_vec()
+        };
         let target_set: BTreeSet<GuestId> = targets.iter().copied().collect();
         let mut guests = Vec::new();
         for id in order {
-            let Some(g) = self.inv.guest(id) else { continue };
+            let Some(g) = self.inv.guest(id) else {
+                continue;
+            };
             let target = target_set.contains(&id);
             if !target && g.is_template() {
                 continue;
             }
             let s = w.guests.get(&id);
-            let node = s.map(|s| s.node.clone()).unwrap_or_else(|| w.default_node.clone());
+            let node = s
+                .map(|s| s.node.clone())
+                .unwrap_or_else(|| w.default_node.clone());
             let presence = presence_of(s);
             let mut gp = self.base_plan(&g, node, presence.clone(), target);
             match s {
-                None => gp.error = Some(format!("{} {id} ({}) does not exist; create it with `phx {} create {id}`", g.kind().proxmox_word(), g.name(), g.kind().noun())),
-                Some(s) if s.kind != g.kind() => gp.error = Some(format!("id {id} is a {} on the cluster, not a {}", s.kind.proxmox_word(), g.kind().proxmox_word())),
-                Some(s) if s.template || g.is_template() => gp.error = Some(format!("{} {id} ({}) is a template; templates are never started", g.kind().proxmox_word(), g.name())),
+                None => {
+                    gp.error = Some(format!(
+                        "{} {id} ({}) does not exist; create it with `phx {} create {id}`",
+                        g.kind().proxmox_word(),
+                        g.name(),
+                        g.kind().noun()
+                    ))
+                }
+                Some(s) if s.kind != g.kind() => {
+                    gp.error = Some(format!(
+                        "id {id} is a {} on the cluster, not a {}",
+                        s.kind.proxmox_word(),
+                        g.kind().proxmox_word()
+                    ))
+                }
+                Some(s) if s.template || g.is_template() => {
+                    gp.error = Some(format!(
+                        "{} {id} ({}) is a template; templates are never started",
+                        g.kind().proxmox_word(),
+                        g.name()
+                    ))
+                }
                 Some(_) => match (op, presence) {
-                    (Operation::Restart, Presence::Running) => gp.actions.push(Action::new(Step::Reboot, "", "restart requested")),
+                    (Operation::Restart, Presence::Running) => {
+                        gp.actions
+                            .push(Action::new(Step::Reboot, "", "restart requested"))
+                    }
                     (_, Presence::Running) => {}
-                    (_, _) => gp.actions.push(Action::new(Step::Start, "", if target { "stopped" } else { "prerequisite of a started guest" })),
+                    (_, _) => gp.actions.push(Action::new(
+                        Step::Start,
+                        "",
+                        if target {
+                            "stopped"
+                        } else {
+                            "prerequisite of a started guest"
+                        },
+                    )),
                 },
             }
             guests.push(gp);
         }
-        Ok(Plan { operation: op, guests, boot_order: Vec::new(), reads: 0 })
+        Ok(Plan {
+            operation: op,
+            guests,
+            boot_order: Vec::new(),
+            reads: 0,
+        })
     }
 
     async fn plan_stop(&self, w: &World<'_>, targets: &[GuestId], op: Operation) -> Result<Plan> {
-        let running = |id: &GuestId| w.guests.get(id).is_some_and(|s| s.status == PowerState::Running);
+        let running = |id: &GuestId| {
+            w.guests
+                .get(id)
+                .is_some_and(|s| s.status == PowerState::Running)
+        };
         let mut set: Vec<GuestId> = targets.to_vec();
         let mut warnings: BTreeMap<GuestId, Vec<GuestId>> = BTreeMap::new();
         if let Operation::Stop { with_dependents } = op {
             for t in targets {
-                let deps: Vec<GuestId> = self.graph.dependents(*t).into_iter().filter(|d| running(d) && !targets.contains(d)).collect();
+                let deps: Vec<GuestId> = self
+                    .graph
+                    .dependents(*t)
+                    .into_iter()
+                    .filter(|d| running(d) && !targets.contains(d))
+                    .collect();
                 if deps.is_empty() {
                     continue;
                 }
@@ -655,7 +1089,11 @@ impl Engine {
             }
         }
         let order: Vec<GuestId> = if op == Operation::Down {
-            let mut v: Vec<(u64, GuestId)> = set.iter().filter_map(|id| self.inv.guest(*id)).map(|g| (g.boot_order(), g.id())).collect();
+            let mut v: Vec<(u64, GuestId)> = set
+                .iter()
+                .filter_map(|id| self.inv.guest(*id))
+                .map(|g| (g.boot_order(), g.id()))
+                .collect();
             v.sort();
             v.reverse();
             v.into_iter().map(|(_, id)| id).collect()
@@ -664,36 +1102,69 @@ impl Engine {
         };
         let mut guests = Vec::new();
         for id in order {
-            let Some(g) = self.inv.guest(id) else { continue };
+            let Some(g) = self.inv.guest(id) else {
+                continue;
+            };
             let s = w.guests.get(&id);
             if op == Operation::Down && !running(&id) {
                 continue;
             }
-            let node = s.map(|s| s.node.clone()).unwrap_or_else(|| w.default_node.clone());
+            let node = s
+                .map(|s| s.node.clone())
+                .unwrap_or_else(|| w.default_node.clone());
             let mut gp = self.base_plan(&g, node, presence_of(s), targets.contains(&id));
             if let Some(d) = warnings.get(&id) {
-                gp.notes.push(format!("running guests depend on it: {} (use --with-dependents to stop them first)", d.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")));
+                gp.notes.push(format!(
+                    "running guests depend on it: {} (use --with-dependents to stop them first)",
+                    d.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
             }
             match s {
                 None => gp.notes.push("does not exist; nothing to stop".into()),
-                Some(s) if s.kind != g.kind() => gp.error = Some(format!("id {id} is a {} on the cluster, not a {}", s.kind.proxmox_word(), g.kind().proxmox_word())),
-                Some(s) if s.status == PowerState::Running => {
-                    gp.actions.push(Action::new(Step::Shutdown { timeout_secs: self.opts.shutdown_timeout.as_secs() }, "", if gp.target { "running" } else { "depends on a guest being stopped" }))
+                Some(s) if s.kind != g.kind() => {
+                    gp.error = Some(format!(
+                        "id {id} is a {} on the cluster, not a {}",
+                        s.kind.proxmox_word(),
+                        g.kind().proxmox_word()
+                    ))
                 }
+                Some(s) if s.status == PowerState::Running => gp.actions.push(Action::new(
+                    Step::Shutdown {
+                        timeout_secs: self.opts.shutdown_timeout.as_secs(),
+                    },
+                    "",
+                    if gp.target {
+                        "running"
+                    } else {
+                        "depends on a guest being stopped"
+                    },
+                )),
                 Some(_) => {}
             }
             guests.push(gp);
         }
-        Ok(Plan { operation: op, guests, boot_order: Vec::new(), reads: 0 })
+        Ok(Plan {
+            operation: op,
+            guests,
+            boot_order: Vec::new(),
+            reads: 0,
+        })
     }
 
     async fn plan_delete(&self, w: &World<'_>, targets: &[GuestId], force: bool) -> Result<Plan> {
         let order = self.graph.teardown_order(targets).map_err(cycle_error)?;
         let mut guests = Vec::new();
         for id in order {
-            let Some(g) = self.inv.guest(id) else { continue };
+            let Some(g) = self.inv.guest(id) else {
+                continue;
+            };
             let s = w.guests.get(&id);
-            let node = s.map(|s| s.node.clone()).unwrap_or_else(|| w.default_node.clone());
+            let node = s
+                .map(|s| s.node.clone())
+                .unwrap_or_else(|| w.default_node.clone());
             let mut gp = self.base_plan(&g, node.clone(), presence_of(s), true);
             let Some(s) = s else {
                 gp.notes.push("does not exist; nothing to delete".into());
@@ -701,19 +1172,44 @@ impl Engine {
                 continue;
             };
             if s.kind != g.kind() {
-                gp.error = Some(format!("id {id} is a {} on the cluster, not a {}; refusing to delete it", s.kind.proxmox_word(), g.kind().proxmox_word()));
+                gp.error = Some(format!(
+                    "id {id} is a {} on the cluster, not a {}; refusing to delete it",
+                    s.kind.proxmox_word(),
+                    g.kind().proxmox_word()
+                ));
                 guests.push(gp);
                 continue;
             }
-            let existing_dependents: Vec<GuestId> = self.graph.direct_dependents(id).into_iter().filter(|d| w.guests.contains_key(d) && !targets.contains(d)).collect();
+            let existing_dependents: Vec<GuestId> = self
+                .graph
+                .direct_dependents(id)
+                .into_iter()
+                .filter(|d| w.guests.contains_key(d) && !targets.contains(d))
+                .collect();
             if !existing_dependents.is_empty() && !force {
                 gp.error = Some(format!(
                     "{} depend{} on {} {id} and still exist{}; delete {} first, or use --force",
-                    existing_dependents.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
-                    if existing_dependents.len() == 1 { "s" } else { "" },
+                    existing_dependents
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if existing_dependents.len() == 1 {
+                        "s"
+                    } else {
+                        ""
+                    },
                     g.kind().proxmox_word(),
-                    if existing_dependents.len() == 1 { "s" } else { "" },
-                    if existing_dependents.len() == 1 { "it" } else { "them" }
+                    if existing_dependents.len() == 1 {
+                        "s"
+                    } else {
+                        ""
+                    },
+                    if existing_dependents.len() == 1 {
+                        "it"
+                    } else {
+                        "them"
+                    }
                 ));
                 guests.push(gp);
                 continue;
@@ -729,23 +1225,45 @@ impl Engine {
                 continue;
             }
             w.read();
-            let cfg = manager(self.hv.as_ref(), g.kind()).config(&node, id).await?;
+            let cfg = manager(self.hv.as_ref(), g.kind())
+                .config(&node, id)
+                .await?;
             if cfg.flag("protection") == Some(true) {
                 gp.error = Some(format!(
                     "{} {id} has Proxmox protection enabled; clear it with `{} set {id} --protection 0` if you really want to delete it",
                     g.kind().proxmox_word(),
-                    if g.kind() == GuestKind::Lxc { "pct" } else { "qm" }
+                    if g.kind() == GuestKind::Lxc {
+                        "pct"
+                    } else {
+                        "qm"
+                    }
                 ));
                 guests.push(gp);
                 continue;
             }
             if s.status == PowerState::Running {
-                gp.actions.push(Action::new(Step::Stop, "", "running (must be stopped to be destroyed)"));
+                gp.actions.push(Action::new(
+                    Step::Stop,
+                    "",
+                    "running (must be stopped to be destroyed)",
+                ));
             }
-            gp.actions.push(Action::new(Step::Destroy(crate::backend::DestroyOptions { purge: true, destroy_unreferenced_disks: true }), "with its disks", "delete requested"));
+            gp.actions.push(Action::new(
+                Step::Destroy(crate::backend::DestroyOptions {
+                    purge: true,
+                    destroy_unreferenced_disks: true,
+                }),
+                "with its disks",
+                "delete requested",
+            ));
             guests.push(gp);
         }
-        Ok(Plan { operation: Operation::Delete { force }, guests, boot_order: Vec::new(), reads: 0 })
+        Ok(Plan {
+            operation: Operation::Delete { force },
+            guests,
+            boot_order: Vec::new(),
+            reads: 0,
+        })
     }
 }
 
@@ -758,7 +1276,13 @@ fn presence_of(s: Option<&crate::backend::GuestSummary>) -> Presence {
     }
 }
 
-async fn snapshot_missing(w: &World<'_>, g: &Guest<'_>, node: &NodeName, cfg: &GuestConfig, name: &SnapshotName) -> Result<bool> {
+async fn snapshot_missing(
+    w: &World<'_>,
+    g: &Guest<'_>,
+    node: &NodeName,
+    cfg: &GuestConfig,
+    name: &SnapshotName,
+) -> Result<bool> {
     // The newest snapshot is the config's `parent`: when it is ours, no read is needed.
     if cfg.get("parent") == Some(name.as_str()) {
         return Ok(false);
@@ -806,10 +1330,14 @@ fn cloned_config(src: &GuestConfig, id: GuestId, name: &str, storage: &StorageId
         c.entries.insert("name".into(), name.to_string());
     }
     for (k, v) in c.entries.iter_mut() {
-        if k == "rootfs" || k.starts_with("mp") || k.starts_with("scsi") || k.starts_with("virtio") {
+        if k == "rootfs" || k.starts_with("mp") || k.starts_with("scsi") || k.starts_with("virtio")
+        {
             // the clone gets its own volumes on the target storage
             if let Some((_, rest)) = v.split_once(':') {
-                let rest = rest.split_once(',').map(|(_, opts)| format!(",{opts}")).unwrap_or_default();
+                let rest = rest
+                    .split_once(',')
+                    .map(|(_, opts)| format!(",{opts}"))
+                    .unwrap_or_default();
                 *v = format!("{storage}:vm-{id}-disk-0{rest}");
             }
         }

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::backend::{FirewallState, GuestConfig, GuestSummary, Hypervisor, StorageInfo, VolumeInfo, manager};
+use crate::backend::{
+    FirewallState, GuestConfig, GuestSummary, Hypervisor, StorageInfo, VolumeInfo, manager,
+};
 use crate::error::Result;
 use crate::types::{GuestId, GuestKind, NodeName, StorageId};
 
@@ -71,10 +73,21 @@ impl<'h> World<'h> {
     }
 
     /// Config and (optionally) firewall of an existing guest.
-    pub(crate) async fn observe(&self, id: GuestId, kind: GuestKind, want_firewall: bool) -> Result<Observed> {
-        let Some(summary) = self.guests.get(&id).cloned() else { return Ok(Observed::default()) };
+    pub(crate) async fn observe(
+        &self,
+        id: GuestId,
+        kind: GuestKind,
+        want_firewall: bool,
+    ) -> Result<Observed> {
+        let Some(summary) = self.guests.get(&id).cloned() else {
+            return Ok(Observed::default());
+        };
         if summary.kind != kind {
-            return Ok(Observed { summary: Some(summary), config: None, firewall: None });
+            return Ok(Observed {
+                summary: Some(summary),
+                config: None,
+                firewall: None,
+            });
         }
         let m = manager(self.hv, kind);
         self.read();
@@ -85,7 +98,11 @@ impl<'h> World<'h> {
         } else {
             None
         };
-        Ok(Observed { summary: Some(summary), config: Some(config), firewall })
+        Ok(Observed {
+            summary: Some(summary),
+            config: Some(config),
+            firewall,
+        })
     }
 
     pub(crate) async fn storages(&self, node: &NodeName) -> Result<Vec<StorageInfo>> {
@@ -94,18 +111,29 @@ impl<'h> World<'h> {
         }
         self.read();
         let s = self.hv.storages(node).await?;
-        self.storages.lock().map_err(poisoned)?.insert(node.clone(), s.clone());
+        self.storages
+            .lock()
+            .map_err(poisoned)?
+            .insert(node.clone(), s.clone());
         Ok(s)
     }
 
-    pub(crate) async fn content(&self, node: &NodeName, storage: &StorageId, kind: &str) -> Result<Vec<VolumeInfo>> {
+    pub(crate) async fn content(
+        &self,
+        node: &NodeName,
+        storage: &StorageId,
+        kind: &str,
+    ) -> Result<Vec<VolumeInfo>> {
         let key = (node.clone(), storage.clone());
         if let Some(s) = self.content.lock().map_err(poisoned)?.get(&key) {
             return Ok(s.clone());
         }
         self.read();
         let s = self.hv.storage_content(node, storage, Some(kind)).await?;
-        self.content.lock().map_err(poisoned)?.insert(key, s.clone());
+        self.content
+            .lock()
+            .map_err(poisoned)?
+            .insert(key, s.clone());
         Ok(s)
     }
 
@@ -115,7 +143,10 @@ impl<'h> World<'h> {
         }
         self.read();
         let s = self.hv.available_templates(node).await?;
-        self.catalogue.lock().map_err(poisoned)?.insert(node.clone(), s.clone());
+        self.catalogue
+            .lock()
+            .map_err(poisoned)?
+            .insert(node.clone(), s.clone());
         Ok(s)
     }
 }

@@ -5,7 +5,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::backend::{CloneRequest, ConfigUpdate, DestroyOptions, FirewallOptions, LxcCreate, VmCreate};
+use crate::backend::{
+    CloneRequest, ConfigUpdate, DestroyOptions, FirewallOptions, LxcCreate, VmCreate,
+};
 use crate::types::{DiskSize, FirewallRule, GuestId, GuestKind, NodeName, SnapshotName, StorageId};
 
 /// What a command asks the engine to do.
@@ -54,7 +56,9 @@ pub struct Change {
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.from, &self.to) {
-            (Some(a), Some(b)) if a.contains('=') && b.contains('=') => write!(f, "{} {}", self.key, crate::propstr::diff_pairs(a, b))?,
+            (Some(a), Some(b)) if a.contains('=') && b.contains('=') => {
+                write!(f, "{} {}", self.key, crate::propstr::diff_pairs(a, b))?
+            }
             (Some(a), Some(b)) => write!(f, "{} {} -> {}", self.key, a, b)?,
             (None, Some(b)) => write!(f, "{} = {}", self.key, b)?,
             (Some(a), None) => write!(f, "{} {} -> (removed)", self.key, a)?,
@@ -198,7 +202,14 @@ impl Action {
     /// An action with a detail and a reason.
     pub fn new(step: Step, detail: impl Into<String>, reason: impl Into<String>) -> Self {
         let op = step.op();
-        Self { step, op, detail: detail.into(), reason: reason.into(), changes: Vec::new(), predicted: false }
+        Self {
+            step,
+            op,
+            detail: detail.into(),
+            reason: reason.into(),
+            changes: Vec::new(),
+            predicted: false,
+        }
     }
 }
 
@@ -269,7 +280,10 @@ pub struct Plan {
 impl Plan {
     /// Number of actions (boot-phase starts included).
     pub fn changes(&self) -> usize {
-        self.guests.iter().map(|g| g.actions.len() + usize::from(g.boot_start)).sum()
+        self.guests
+            .iter()
+            .map(|g| g.actions.len() + usize::from(g.boot_start))
+            .sum()
     }
     /// Whether nothing would change and nothing is in error.
     pub fn is_empty(&self) -> bool {

@@ -21,18 +21,29 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { attempts: 5, initial: Duration::from_millis(500), max: Duration::from_secs(8) }
+        Self {
+            attempts: 5,
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(8),
+        }
     }
 }
 
 impl RetryPolicy {
     /// No retries.
     pub fn none() -> Self {
-        Self { attempts: 1, ..Self::default() }
+        Self {
+            attempts: 1,
+            ..Self::default()
+        }
     }
     /// Fast retries for tests.
     pub fn fast() -> Self {
-        Self { attempts: 5, initial: Duration::from_millis(1), max: Duration::from_millis(4) }
+        Self {
+            attempts: 5,
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(4),
+        }
     }
     /// The wait after failed attempt `n` (1-based).
     pub fn delay(&self, n: u32) -> Duration {
@@ -44,7 +55,12 @@ impl RetryPolicy {
 /// Run `op` until it succeeds, fails permanently or attempts run out. `on_retry(attempt, delay,
 /// error)` is told before each wait. When `already_done` is set, an error that
 /// [`Error::means_already_done`] on a *retry* counts as success.
-pub async fn with_retry<T, F, Fut>(policy: RetryPolicy, already_done: Option<T>, mut on_retry: impl FnMut(u32, Duration, &Error), mut op: F) -> Result<T>
+pub async fn with_retry<T, F, Fut>(
+    policy: RetryPolicy,
+    already_done: Option<T>,
+    mut on_retry: impl FnMut(u32, Duration, &Error),
+    mut op: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
@@ -79,9 +95,21 @@ mod tests {
     #[tokio::test]
     async fn retries_locked_then_succeeds() {
         let n = AtomicU32::new(0);
-        let r = with_retry(RetryPolicy::fast(), None, |_, _, _| {}, || async {
-            if n.fetch_add(1, Ordering::SeqCst) < 2 { Err(Error::Locked { what: "CT 100".into(), message: "CT is locked (disk)".into() }) } else { Ok(7) }
-        })
+        let r = with_retry(
+            RetryPolicy::fast(),
+            None,
+            |_, _, _| {},
+            || async {
+                if n.fetch_add(1, Ordering::SeqCst) < 2 {
+                    Err(Error::Locked {
+                        what: "CT 100".into(),
+                        message: "CT is locked (disk)".into(),
+                    })
+                } else {
+                    Ok(7)
+                }
+            },
+        )
         .await;
         assert_eq!(r.unwrap(), 7);
         assert_eq!(n.load(Ordering::SeqCst), 3);
@@ -90,10 +118,19 @@ mod tests {
     #[tokio::test]
     async fn task_failure_is_not_retried() {
         let n = AtomicU32::new(0);
-        let r: Result<()> = with_retry(RetryPolicy::fast(), None, |_, _, _| {}, || async {
-            n.fetch_add(1, Ordering::SeqCst);
-            Err(Error::TaskFailed { upid: "U".into(), exit_status: "boom".into(), log_tail: vec![] })
-        })
+        let r: Result<()> = with_retry(
+            RetryPolicy::fast(),
+            None,
+            |_, _, _| {},
+            || async {
+                n.fetch_add(1, Ordering::SeqCst);
+                Err(Error::TaskFailed {
+                    upid: "U".into(),
+                    exit_status: "boom".into(),
+                    log_tail: vec![],
+                })
+            },
+        )
         .await;
         assert!(r.is_err());
         assert_eq!(n.load(Ordering::SeqCst), 1);
@@ -102,13 +139,23 @@ mod tests {
     #[tokio::test]
     async fn already_exists_on_retry_counts_as_done() {
         let n = AtomicU32::new(0);
-        let r = with_retry(RetryPolicy::fast(), Some(()), |_, _, _| {}, || async {
-            if n.fetch_add(1, Ordering::SeqCst) == 0 {
-                Err(Error::Transient { message: "596 Broken pipe".into() })
-            } else {
-                Err(Error::AlreadyExists { what: "CT 100".into(), message: "CT 100 already exists on node 'pve'".into() })
-            }
-        })
+        let r = with_retry(
+            RetryPolicy::fast(),
+            Some(()),
+            |_, _, _| {},
+            || async {
+                if n.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(Error::Transient {
+                        message: "596 Broken pipe".into(),
+                    })
+                } else {
+                    Err(Error::AlreadyExists {
+                        what: "CT 100".into(),
+                        message: "CT 100 already exists on node 'pve'".into(),
+                    })
+                }
+            },
+        )
         .await;
         assert!(r.is_ok());
     }

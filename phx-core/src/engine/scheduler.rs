@@ -28,7 +28,14 @@ pub(crate) enum Slot<T> {
 
 /// Run `ids` respecting `deps` (id -> ids that must succeed first; ids outside `ids` are
 /// ignored), at most `jobs` at a time, in the order of `ids` when several are ready.
-pub(crate) async fn run_dag<T, F, Fut>(ids: &[GuestId], deps: &BTreeMap<GuestId, Vec<GuestId>>, jobs: usize, cancel: &CancelToken, ok: impl Fn(&T) -> bool, mut run: F) -> BTreeMap<GuestId, Slot<T>>
+pub(crate) async fn run_dag<T, F, Fut>(
+    ids: &[GuestId],
+    deps: &BTreeMap<GuestId, Vec<GuestId>>,
+    jobs: usize,
+    cancel: &CancelToken,
+    ok: impl Fn(&T) -> bool,
+    mut run: F,
+) -> BTreeMap<GuestId, Slot<T>>
 where
     F: FnMut(GuestId) -> Fut,
     Fut: Future<Output = (GuestId, T)>,
@@ -47,8 +54,19 @@ where
             let mut i = 0;
             while i < pending.len() {
                 let id = pending[i];
-                let reqs: Vec<GuestId> = deps.get(&id).map(|d| d.iter().copied().filter(|d| set.contains(d) && *d != id).collect()).unwrap_or_default();
-                if let Some(bad) = reqs.iter().find(|d| results.contains_key(d) && !good.contains(d)) {
+                let reqs: Vec<GuestId> = deps
+                    .get(&id)
+                    .map(|d| {
+                        d.iter()
+                            .copied()
+                            .filter(|d| set.contains(d) && *d != id)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(bad) = reqs
+                    .iter()
+                    .find(|d| results.contains_key(d) && !good.contains(d))
+                {
                     results.insert(id, Slot::Skipped(*bad));
                     pending.remove(i);
                     progressed = true;
@@ -98,7 +116,15 @@ mod tests {
     async fn failure_skips_dependents_only() {
         let ids = [id(100), id(101), id(102), id(103)];
         let deps = BTreeMap::from([(id(101), vec![id(100)]), (id(102), vec![id(101)])]);
-        let r = run_dag(&ids, &deps, 2, &CancelToken::default(), |ok: &bool| *ok, |i| async move { (i, i != id(100)) }).await;
+        let r = run_dag(
+            &ids,
+            &deps,
+            2,
+            &CancelToken::default(),
+            |ok: &bool| *ok,
+            |i| async move { (i, i != id(100)) },
+        )
+        .await;
         assert_eq!(r[&id(100)], Slot::Ran(false));
         assert_eq!(r[&id(101)], Slot::Skipped(id(100)));
         assert_eq!(r[&id(102)], Slot::Skipped(id(101)));
@@ -109,7 +135,15 @@ mod tests {
     async fn cancelled_runs_dispatch_nothing() {
         let c = CancelToken::default();
         c.cancel();
-        let r = run_dag(&[id(100)], &BTreeMap::new(), 2, &c, |_: &bool| true, |i| async move { (i, true) }).await;
+        let r = run_dag(
+            &[id(100)],
+            &BTreeMap::new(),
+            2,
+            &c,
+            |_: &bool| true,
+            |i| async move { (i, true) },
+        )
+        .await;
         assert_eq!(r[&id(100)], Slot::Cancelled);
     }
 }

@@ -3,7 +3,9 @@ use phx_core::report::Outcome;
 
 use crate::support::*;
 
-const CREATE: Operation = Operation::Converge { require_existing: false };
+const CREATE: Operation = Operation::Converge {
+    require_existing: false,
+};
 
 #[tokio::test]
 async fn create_chain_on_empty_cluster() {
@@ -45,7 +47,14 @@ async fn config_change_sets_only_the_changed_keys() {
     ct.memory_mb = 2048;
     ct.pct_options = "nesting=1".parse().unwrap();
     let e = engine(&fake, inv);
-    let (plan, r) = run(&e, &[102], Operation::Converge { require_existing: true }).await;
+    let (plan, r) = run(
+        &e,
+        &[102],
+        Operation::Converge {
+            require_existing: true,
+        },
+    )
+    .await;
     insta::assert_snapshot!("change_102_plan", plan_text(&plan));
     insta::assert_snapshot!("change_102_ops", writes(&fake));
     assert_eq!(r.result(), "ok");
@@ -58,7 +67,15 @@ async fn config_change_sets_only_the_changed_keys() {
 async fn reconfigure_of_an_absent_guest_is_an_error_that_changes_nothing() {
     let fake = fake();
     let e = engine(&fake, example());
-    let err = e.plan(&ids(&[102]), Operation::Converge { require_existing: true }).await.unwrap_err();
+    let err = e
+        .plan(
+            &ids(&[102]),
+            Operation::Converge {
+                require_existing: true,
+            },
+        )
+        .await
+        .unwrap_err();
     insta::assert_snapshot!(err.to_string(), @"CT 102 (proxy) does not exist on the cluster; create it with `phx lxc create 102`");
     assert_eq!(writes(&fake), "");
 }
@@ -75,7 +92,10 @@ async fn vm_is_cloned_from_a_template_built_from_a_cloud_image() {
     assert_eq!(r.result(), "ok", "{}", summary(&r));
     let tmpl = fake.with(|c| c.guests[&9000].clone());
     assert!(tmpl.is_template());
-    assert_eq!(fake.with(|c| c.guests[&1001].status), phx_core::backend::PowerState::Running);
+    assert_eq!(
+        fake.with(|c| c.guests[&1001].status),
+        phx_core::backend::PowerState::Running
+    );
 }
 
 #[tokio::test]
@@ -99,9 +119,20 @@ async fn up_creates_everything_then_starts_in_boot_order() {
     assert_eq!(r.result(), "ok", "{}", summary(&r));
     // starts come last, in boot order; templates never start
     let starts: Vec<&str> = log.lines().filter(|l| l.contains(".start ")).collect();
-    assert_eq!(starts, ["lxc.start 101", "lxc.start 102", "vm.start 1001", "lxc.start 103"]);
+    assert_eq!(
+        starts,
+        [
+            "lxc.start 101",
+            "lxc.start 102",
+            "vm.start 1001",
+            "lxc.start 103"
+        ]
+    );
     let state = fake.snapshot();
-    assert_eq!(state.guests[&900].status, phx_core::backend::PowerState::Stopped);
+    assert_eq!(
+        state.guests[&900].status,
+        phx_core::backend::PowerState::Stopped
+    );
     // and a second up changes nothing
     let again = e.plan(&[], Operation::Up).await.unwrap();
     assert!(again.is_empty(), "{}", plan_text(&again));
@@ -110,7 +141,14 @@ async fn up_creates_everything_then_starts_in_boot_order() {
 #[tokio::test]
 async fn failure_in_a_chain_skips_dependents_and_finishes_the_rest() {
     let fake = fake();
-    fake.with(|c| c.fail_next("lxc.clone", phx_testkit::Fault::TaskError { message: "clone failed: no space left on device".into() }));
+    fake.with(|c| {
+        c.fail_next(
+            "lxc.clone",
+            phx_testkit::Fault::TaskError {
+                message: "clone failed: no space left on device".into(),
+            },
+        )
+    });
     let e = engine(&fake, example());
     let (_, r) = run(&e, &[], Operation::Up).await;
     insta::assert_snapshot!("failure_chain_result", summary(&r));
@@ -138,7 +176,12 @@ async fn lock_timeout_is_retried_until_it_succeeds() {
 #[tokio::test]
 async fn lost_response_on_create_counts_as_done_on_retry() {
     let fake = fake();
-    fake.with(|c| c.fail_next("lxc.create", phx_testkit::Fault::LostResponse { status: 596 }));
+    fake.with(|c| {
+        c.fail_next(
+            "lxc.create",
+            phx_testkit::Fault::LostResponse { status: 596 },
+        )
+    });
     let e = engine(&fake, example());
     let (_, r) = run(&e, &[900], CREATE).await;
     assert_eq!(r.result(), "ok", "{}", summary(&r));
@@ -148,7 +191,14 @@ async fn lost_response_on_create_counts_as_done_on_retry() {
 #[tokio::test]
 async fn task_failure_is_reported_with_upid_and_log_tail_and_not_retried() {
     let fake = fake();
-    fake.with(|c| c.fail_next("lxc.create", phx_testkit::Fault::TaskError { message: "unable to create CT 900 - mkfs.ext4 failed".into() }));
+    fake.with(|c| {
+        c.fail_next(
+            "lxc.create",
+            phx_testkit::Fault::TaskError {
+                message: "unable to create CT 900 - mkfs.ext4 failed".into(),
+            },
+        )
+    });
     let e = engine(&fake, example());
     let (_, r) = run(&e, &[900], CREATE).await;
     insta::assert_snapshot!("task_failure_result", summary(&r));
@@ -161,12 +211,23 @@ async fn task_failure_is_reported_with_upid_and_log_tail_and_not_retried() {
 async fn permanent_failure_is_not_retried() {
     let fake = fake();
     run(&engine(&fake, example()), &[900], CREATE).await;
-    fake.with(|c| c.fail_next("lxc.config.update", phx_testkit::Fault::Error { status: 500, message: "unable to apply: the disk is full".into() }));
+    fake.with(|c| {
+        c.fail_next(
+            "lxc.config.update",
+            phx_testkit::Fault::Error {
+                status: 500,
+                message: "unable to apply: the disk is full".into(),
+            },
+        )
+    });
     let mut inv = example();
     inv.lxc.get_mut(&gid(900)).unwrap().cores = 2;
     let (_, r) = run(&engine(&fake, inv), &[900], CREATE).await;
     assert_eq!(r.result(), "failed");
-    assert_eq!(r.guests[0].error.as_deref(), Some("set: unable to apply: the disk is full"));
+    assert_eq!(
+        r.guests[0].error.as_deref(),
+        Some("set: unable to apply: the disk is full")
+    );
     assert_eq!(fake.with(|c| c.counters.per_op["lxc.config.update"]), 1);
 }
 
@@ -181,7 +242,12 @@ async fn delete_runs_in_reverse_order_and_refuses_while_dependents_exist() {
       ERROR: 101, 102, 103 depend on CT 900 and still exist; delete them first, or use --force
     ");
     oplog(&fake);
-    let (plan, r) = run(&e, &[101, 102, 103, 900], Operation::Delete { force: false }).await;
+    let (plan, r) = run(
+        &e,
+        &[101, 102, 103, 900],
+        Operation::Delete { force: false },
+    )
+    .await;
     let order: Vec<String> = plan.guests.iter().map(|g| g.id.to_string()).collect();
     assert_eq!(order.join(" "), "103 102 101 900", "{}", plan_text(&plan));
     // 101 is a dependency of 102 and 103, which go first; 1001 (not deleted) depends on 102
@@ -193,7 +259,11 @@ async fn delete_runs_in_reverse_order_and_refuses_while_dependents_exist() {
 #[tokio::test]
 async fn create_102_with_the_real_fixtures() {
     let Some(dir) = fixtures_dir() else { return };
-    let inv = phx_core::config::Inventory::load(&phx_core::config::LoadOptions { config_dir: dir, scripts_dir: Some(std::env::temp_dir().join("phx-no-scripts")) }).expect("fixtures load");
+    let inv = phx_core::config::Inventory::load(&phx_core::config::LoadOptions {
+        config_dir: dir,
+        scripts_dir: Some(std::env::temp_dir().join("phx-no-scripts")),
+    })
+    .expect("fixtures load");
     let fake = fake();
     fake.with(|c| {
         for (id, kind, content) in [

@@ -20,18 +20,30 @@ struct Ct {
 }
 
 fn ct() -> impl Strategy<Value = Ct> {
-    (prop::sample::select(vec![256u32, 512, 1024]), 1u8..4, 4u8..12, any::<Option<prop::sample::Index>>(), prop::collection::vec(any::<prop::sample::Index>(), 0..2), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>())
-        .prop_map(|(memory, cores, disk, clone, deps, start, firewall, nesting, volume)| Ct {
-            memory,
-            cores,
-            disk,
-            clone_of: clone.map(|i| i.index(1000)),
-            deps: deps.iter().map(|i| i.index(1000)).collect(),
-            start,
-            firewall,
-            nesting,
-            volume,
-        })
+    (
+        prop::sample::select(vec![256u32, 512, 1024]),
+        1u8..4,
+        4u8..12,
+        any::<Option<prop::sample::Index>>(),
+        prop::collection::vec(any::<prop::sample::Index>(), 0..2),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(memory, cores, disk, clone, deps, start, firewall, nesting, volume)| Ct {
+                memory,
+                cores,
+                disk,
+                clone_of: clone.map(|i| i.index(1000)),
+                deps: deps.iter().map(|i| i.index(1000)).collect(),
+                start,
+                firewall,
+                nesting,
+                volume,
+            },
+        )
 }
 
 fn inventory(cts: &[Ct]) -> Inventory {
@@ -41,14 +53,33 @@ fn inventory(cts: &[Ct]) -> Inventory {
         let id = 200 + i;
         // only earlier containers can be sources or dependencies: no cycles
         let source = c.clone_of.filter(|_| i > 0).map(|s| 200 + s % i);
-        let deps: Vec<String> = if i > 0 { c.deps.iter().map(|d| format!("\"{}\"", 200 + d % i)).collect() } else { Vec::new() };
+        let deps: Vec<String> = if i > 0 {
+            c.deps
+                .iter()
+                .map(|d| format!("\"{}\"", 200 + d % i))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let origin = match source {
             Some(s) => format!("\"clone_from_ctid\": \"{s}\""),
             None => "\"template\": \"debian-12-standard_12.12-1_amd64.tar.zst\"".to_string(),
         };
-        let fw = if c.firewall { r#", "firewall": {"enabled": true, "rules": [{"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "22"}]}"# } else { "" };
-        let nest = if c.nesting { r#", "pct_options": ["nesting=1"]"# } else { "" };
-        let vol = if c.volume { r#", "zfs_volumes": [{"name": "data", "pool": "local-lvm", "size_gb": 1, "mount_point": "/data"}]"# } else { "" };
+        let fw = if c.firewall {
+            r#", "firewall": {"enabled": true, "rules": [{"type": "in", "action": "ACCEPT", "proto": "tcp", "port": "22"}]}"#
+        } else {
+            ""
+        };
+        let nest = if c.nesting {
+            r#", "pct_options": ["nesting=1"]"#
+        } else {
+            ""
+        };
+        let vol = if c.volume {
+            r#", "zfs_volumes": [{"name": "data", "pool": "local-lvm", "size_gb": 1, "mount_point": "/data"}]"#
+        } else {
+            ""
+        };
         // a clone is at least as big as its source (Proxmox cannot shrink it)
         let size = match source {
             Some(s) => sizes[s - 200].max(u32::from(c.disk)),

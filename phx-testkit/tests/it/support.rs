@@ -15,23 +15,34 @@ pub fn repo() -> PathBuf {
 
 pub fn example() -> Inventory {
     let dir = repo().join("examples/homelab");
-    Inventory::load(&LoadOptions { config_dir: dir.join("etc"), scripts_dir: Some(dir.join("bin")) }).expect("the example config is valid")
+    Inventory::load(&LoadOptions {
+        config_dir: dir.join("etc"),
+        scripts_dir: Some(dir.join("bin")),
+    })
+    .expect("the example config is valid")
 }
 
 /// The real Phoenix fixtures, when available (CI sets PHX_PHOENIX_FIXTURES).
 pub fn fixtures_dir() -> Option<PathBuf> {
-    let d = std::env::var_os("PHX_PHOENIX_FIXTURES").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared/fixtures/phoenix"));
+    let d = std::env::var_os("PHX_PHOENIX_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/fixtures/phoenix"));
     let d = if d.is_relative() { repo().join(d) } else { d };
     if d.join("phoenix_lxc_configs.json").is_file() {
         Some(d)
     } else {
-        eprintln!("skipping: Phoenix fixtures dir {} not found; set PHX_PHOENIX_FIXTURES", d.display());
+        eprintln!(
+            "skipping: Phoenix fixtures dir {} not found; set PHX_PHOENIX_FIXTURES",
+            d.display()
+        );
         None
     }
 }
 
 pub fn ids(v: &[u32]) -> Vec<GuestId> {
-    v.iter().map(|n| GuestId::new(u64::from(*n)).unwrap()).collect()
+    v.iter()
+        .map(|n| GuestId::new(u64::from(*n)).unwrap())
+        .collect()
 }
 
 pub fn fake() -> FakeBackend {
@@ -39,7 +50,11 @@ pub fn fake() -> FakeBackend {
 }
 
 pub fn engine(fake: &FakeBackend, inv: Inventory) -> Engine {
-    let opts = EngineOptions { jobs: 1, retry: RetryPolicy::fast(), ..EngineOptions::default() };
+    let opts = EngineOptions {
+        jobs: 1,
+        retry: RetryPolicy::fast(),
+        ..EngineOptions::default()
+    };
     Engine::new(Arc::new(fake.clone()), inv).with_options(opts)
 }
 
@@ -56,7 +71,11 @@ pub fn oplog(fake: &FakeBackend) -> String {
 
 /// Only the writes of the operation log.
 pub fn writes(fake: &FakeBackend) -> String {
-    fake.with(|c| c.take_oplog()).into_iter().filter(|l| !l.starts_with("read ")).collect::<Vec<_>>().join("\n")
+    fake.with(|c| c.take_oplog())
+        .into_iter()
+        .filter(|l| !l.starts_with("read "))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// One line per guest: id, outcome, executed ops, error.
@@ -64,8 +83,27 @@ pub fn summary(r: &RunResult) -> String {
     r.guests
         .iter()
         .map(|g| {
-            let ops: Vec<String> = g.actions.iter().map(|a| if a.detail.is_empty() { a.op.to_string() } else { format!("{}({})", a.op, a.detail) }).collect();
-            format!("{} {:?}: {}{}", g.id, g.outcome, ops.join(", "), g.error.as_ref().map(|e| format!(" ERROR {e}")).unwrap_or_default())
+            let ops: Vec<String> = g
+                .actions
+                .iter()
+                .map(|a| {
+                    if a.detail.is_empty() {
+                        a.op.to_string()
+                    } else {
+                        format!("{}({})", a.op, a.detail)
+                    }
+                })
+                .collect();
+            format!(
+                "{} {:?}: {}{}",
+                g.id,
+                g.outcome,
+                ops.join(", "),
+                g.error
+                    .as_ref()
+                    .map(|e| format!(" ERROR {e}"))
+                    .unwrap_or_default()
+            )
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -75,9 +113,21 @@ pub fn summary(r: &RunResult) -> String {
 pub fn plan_text(p: &Plan) -> String {
     let mut s = String::new();
     for g in &p.guests {
-        s.push_str(&format!("{} {} ({:?}{})\n", g.id, g.name, g.presence, if g.target { ", target" } else { "" }));
+        s.push_str(&format!(
+            "{} {} ({:?}{})\n",
+            g.id,
+            g.name,
+            g.presence,
+            if g.target { ", target" } else { "" }
+        ));
         for a in &g.actions {
-            s.push_str(&format!("  {}{} {} [{}]\n", if a.predicted { "~" } else { "" }, a.op, a.detail, a.reason));
+            s.push_str(&format!(
+                "  {}{} {} [{}]\n",
+                if a.predicted { "~" } else { "" },
+                a.op,
+                a.detail,
+                a.reason
+            ));
         }
         for n in &g.notes {
             s.push_str(&format!("  note: {n}\n"));
@@ -90,7 +140,14 @@ pub fn plan_text(p: &Plan) -> String {
         }
     }
     if !p.boot_order.is_empty() {
-        s.push_str(&format!("boot order: {}\n", p.boot_order.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")));
+        s.push_str(&format!(
+            "boot order: {}\n",
+            p.boot_order
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
     }
     s
 }

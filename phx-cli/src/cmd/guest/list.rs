@@ -30,7 +30,10 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind) -> anyhow::Result<u8> {
         .into_iter()
         .filter(|g| g.kind == kind)
         .map(|g| Row {
-            managed: defined.as_ref().and_then(|i| i.guest(g.id)).is_some_and(|d| d.kind() == kind),
+            managed: defined
+                .as_ref()
+                .and_then(|i| i.guest(g.id))
+                .is_some_and(|d| d.kind() == kind),
             id: g.id.get(),
             kind,
             name: g.name,
@@ -46,20 +49,33 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind) -> anyhow::Result<u8> {
         return Ok(EXIT_OK);
     }
     let mut t = ctx.out.table();
-    t.set_header(vec!["ID", "NAME", "NODE", "STATUS", "TEMPLATE", "LOCK", "MANAGED"]);
+    t.set_header(vec![
+        "ID", "NAME", "NODE", "STATUS", "TEMPLATE", "LOCK", "MANAGED",
+    ]);
     for r in &rows {
         t.add_row(vec![
             r.id.to_string(),
             r.name.clone().unwrap_or_default(),
             r.node.to_string(),
             r.status.to_string(),
-            if r.template { "yes".into() } else { String::new() },
+            if r.template {
+                "yes".into()
+            } else {
+                String::new()
+            },
             r.lock.clone().unwrap_or_default(),
             if r.managed { "yes".into() } else { "no".into() },
         ]);
     }
     if rows.is_empty() {
-        ctx.out.text(&format!("No {} on the cluster.", if kind == GuestKind::Lxc { "containers" } else { "VMs" }));
+        ctx.out.text(&format!(
+            "No {} on the cluster.",
+            if kind == GuestKind::Lxc {
+                "containers"
+            } else {
+                "VMs"
+            }
+        ));
     } else {
         ctx.out.text(&t.to_string());
     }

@@ -57,12 +57,57 @@ pub enum GuestCommand {
 pub async fn run(ctx: &mut Ctx, kind: GuestKind, cmd: GuestCommand) -> anyhow::Result<u8> {
     use crate::cmd::run_op;
     match cmd {
-        GuestCommand::Create(a) => run_op(ctx, Some(kind), &a.ids, Operation::Converge { require_existing: false }, "create").await,
-        GuestCommand::Reconfigure(a) => run_op(ctx, Some(kind), &a.ids, Operation::Converge { require_existing: true }, "reconfigure").await,
+        GuestCommand::Create(a) => {
+            run_op(
+                ctx,
+                Some(kind),
+                &a.ids,
+                Operation::Converge {
+                    require_existing: false,
+                },
+                "create",
+            )
+            .await
+        }
+        GuestCommand::Reconfigure(a) => {
+            run_op(
+                ctx,
+                Some(kind),
+                &a.ids,
+                Operation::Converge {
+                    require_existing: true,
+                },
+                "reconfigure",
+            )
+            .await
+        }
         GuestCommand::Start(a) => run_op(ctx, Some(kind), &a.ids, Operation::Start, "start").await,
-        GuestCommand::Stop { ids, with_dependents } => run_op(ctx, Some(kind), &ids.ids, Operation::Stop { with_dependents }, "stop").await,
-        GuestCommand::Restart(a) => run_op(ctx, Some(kind), &a.ids, Operation::Restart, "restart").await,
-        GuestCommand::Delete { ids, force } => run_op(ctx, Some(kind), &ids.ids, Operation::Delete { force }, "delete").await,
+        GuestCommand::Stop {
+            ids,
+            with_dependents,
+        } => {
+            run_op(
+                ctx,
+                Some(kind),
+                &ids.ids,
+                Operation::Stop { with_dependents },
+                "stop",
+            )
+            .await
+        }
+        GuestCommand::Restart(a) => {
+            run_op(ctx, Some(kind), &a.ids, Operation::Restart, "restart").await
+        }
+        GuestCommand::Delete { ids, force } => {
+            run_op(
+                ctx,
+                Some(kind),
+                &ids.ids,
+                Operation::Delete { force },
+                "delete",
+            )
+            .await
+        }
         GuestCommand::Status { ids } => status::run(ctx, Some(kind), &ids).await,
         GuestCommand::List => list::run(ctx, kind).await,
     }

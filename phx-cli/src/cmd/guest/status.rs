@@ -24,16 +24,36 @@ pub struct Row {
 }
 
 /// Status rows of `ids` (all of `kind` when empty): one cluster listing plus a drift plan.
-pub async fn rows(ctx: &mut Ctx, kind: Option<GuestKind>, ids: &[GuestId]) -> anyhow::Result<Vec<Row>> {
+pub async fn rows(
+    ctx: &mut Ctx,
+    kind: Option<GuestKind>,
+    ids: &[GuestId],
+) -> anyhow::Result<Vec<Row>> {
     let inv = ctx.inventory()?;
     check_ids(&inv, kind, ids, "status")?;
-    let wanted: Vec<GuestId> = if ids.is_empty() { inv.guests().filter(|g| kind.is_none_or(|k| g.kind() == k)).map(|g| g.id()).collect() } else { ids.to_vec() };
+    let wanted: Vec<GuestId> = if ids.is_empty() {
+        inv.guests()
+            .filter(|g| kind.is_none_or(|k| g.kind() == k))
+            .map(|g| g.id())
+            .collect()
+    } else {
+        ids.to_vec()
+    };
     let engine = ctx.engine(inv)?;
-    let plan = engine.plan(&wanted, Operation::Converge { require_existing: false }).await?;
+    let plan = engine
+        .plan(
+            &wanted,
+            Operation::Converge {
+                require_existing: false,
+            },
+        )
+        .await?;
     let listing = engine.backend().guests().await?;
     let mut out = Vec::new();
     for id in &wanted {
-        let Some(g) = engine.inventory().guest(*id) else { continue };
+        let Some(g) = engine.inventory().guest(*id) else {
+            continue;
+        };
         let actual = listing.iter().find(|s| s.id == *id);
         let gp = plan.guest(*id);
         let mut drift = Vec::new();
@@ -44,9 +64,17 @@ pub async fn rows(ctx: &mut Ctx, kind: Option<GuestKind>, ids: &[GuestId]) -> an
             if actual.is_none() {
                 drift.push("absent".into());
             } else {
-                for a in gp.actions.iter().filter(|a| !matches!(a.step, Step::Converge)) {
+                for a in gp
+                    .actions
+                    .iter()
+                    .filter(|a| !matches!(a.step, Step::Converge))
+                {
                     if a.changes.is_empty() {
-                        drift.push(if a.detail.is_empty() { a.op.to_string() } else { format!("{} {}", a.op, a.detail) });
+                        drift.push(if a.detail.is_empty() {
+                            a.op.to_string()
+                        } else {
+                            format!("{} {}", a.op, a.detail)
+                        });
                     } else {
                         drift.extend(a.changes.iter().map(ToString::to_string));
                     }
@@ -58,7 +86,10 @@ pub async fn rows(ctx: &mut Ctx, kind: Option<GuestKind>, ids: &[GuestId]) -> an
             id: id.get(),
             kind: g.kind(),
             name: g.name().to_string(),
-            node: actual.map(|a| a.node.to_string()).or_else(|| gp.map(|p| p.node.to_string())).unwrap_or_default(),
+            node: actual
+                .map(|a| a.node.to_string())
+                .or_else(|| gp.map(|p| p.node.to_string()))
+                .unwrap_or_default(),
             status: actual.map_or("absent".to_string(), |a| a.status.to_string()),
             template: actual.is_some_and(|a| a.template) || g.is_template(),
             lock: actual.and_then(|a| a.lock.clone()),
@@ -71,7 +102,9 @@ pub async fn rows(ctx: &mut Ctx, kind: Option<GuestKind>, ids: &[GuestId]) -> an
 /// The status table.
 pub fn status_table(out: &Output, rows: &[Row]) -> String {
     let mut t = out.table();
-    t.set_header(vec!["ID", "KIND", "NAME", "NODE", "STATUS", "TEMPLATE", "LOCK", "DRIFT"]);
+    t.set_header(vec![
+        "ID", "KIND", "NAME", "NODE", "STATUS", "TEMPLATE", "LOCK", "DRIFT",
+    ]);
     for r in rows {
         let drift = match r.drift.len() {
             0 => "-".to_string(),
@@ -83,7 +116,20 @@ pub fn status_table(out: &Output, rows: &[Row]) -> String {
             "absent" => out.paint("absent", "33"),
             s => s.to_string(),
         };
-        t.add_row(vec![r.id.to_string(), r.kind.to_string(), r.name.clone(), r.node.clone(), status, if r.template { "yes".into() } else { String::new() }, r.lock.clone().unwrap_or_default(), drift]);
+        t.add_row(vec![
+            r.id.to_string(),
+            r.kind.to_string(),
+            r.name.clone(),
+            r.node.clone(),
+            status,
+            if r.template {
+                "yes".into()
+            } else {
+                String::new()
+            },
+            r.lock.clone().unwrap_or_default(),
+            drift,
+        ]);
     }
     t.to_string()
 }
