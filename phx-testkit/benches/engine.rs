@@ -23,7 +23,14 @@ fn inventory(n: usize, chained: bool) -> Inventory {
     for i in 0..n {
         let id = 1000 + i;
         let base = 1000 + (i / 10) * 10;
-        let origin = if !chained || i % 10 == 0 { format!(r#""template": "{TEMPLATE}", "template_snapshot_name": "base""#) } else { format!(r#""clone_from_ctid": "{base}", "dependencies": ["{}"]"#, id - 1) };
+        let origin = if !chained || i % 10 == 0 {
+            format!(r#""template": "{TEMPLATE}", "template_snapshot_name": "base""#)
+        } else {
+            format!(
+                r#""clone_from_ctid": "{base}", "dependencies": ["{}"]"#,
+                id - 1
+            )
+        };
         e.push(format!(
             r#""{id}": {{"name": "ct{id}", {origin}, "memory_mb": 512, "cores": 1, "storage_pool": "local-lvm", "storage_size_gb": 4, "start_at_boot": true, "unprivileged": true,
                 "network_config": {{"name": "eth0", "bridge": "vmbr0", "ip": "10.{}.{}.{}/16", "gw": "10.{}.0.1"}},
@@ -34,7 +41,12 @@ fn inventory(n: usize, chained: bool) -> Inventory {
             10 + i / 60000
         ));
     }
-    let src = Sources { hypervisor: Some("{}".into()), lxc: Some(format!(r#"{{"lxc_configs": {{{}}}}}"#, e.join(","))), vm: None, stacks: None };
+    let src = Sources {
+        hypervisor: Some("{}".into()),
+        lxc: Some(format!(r#"{{"lxc_configs": {{{}}}}}"#, e.join(","))),
+        vm: None,
+        stacks: None,
+    };
     let v = Inventory::check_sources(&src, "/nonexistent".into(), "/nonexistent/bin".into());
     assert!(v.is_valid(), "{:?}", v.errors().take(3).collect::<Vec<_>>());
     v.inventory.unwrap()
@@ -56,7 +68,11 @@ fn fake_with_template() -> FakeBackend {
 }
 
 fn engine(fake: &FakeBackend, inv: Inventory, jobs: usize) -> Engine {
-    Engine::new(Arc::new(fake.clone()), inv).with_options(EngineOptions { jobs, retry: RetryPolicy::fast(), ..EngineOptions::default() })
+    Engine::new(Arc::new(fake.clone()), inv).with_options(EngineOptions {
+        jobs,
+        retry: RetryPolicy::fast(),
+        ..EngineOptions::default()
+    })
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -69,7 +85,10 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         // 1. plan for 1,000 guests
         let fake = fake_with_template();
@@ -94,8 +113,16 @@ fn main() {
             assert!(p.is_empty());
             reads = p.reads;
         }
-        println!("plan 1000 guests, empty cluster:     median {} (min {})", ms(median(empty.clone())), ms(*empty.iter().min().unwrap()));
-        println!("plan 1000 guests, converged cluster: median {} (min {}), {reads} backend reads", ms(median(converged.clone())), ms(*converged.iter().min().unwrap()));
+        println!(
+            "plan 1000 guests, empty cluster:     median {} (min {})",
+            ms(median(empty.clone())),
+            ms(*empty.iter().min().unwrap())
+        );
+        println!(
+            "plan 1000 guests, converged cluster: median {} (min {}), {reads} backend reads",
+            ms(median(converged.clone())),
+            ms(*converged.iter().min().unwrap())
+        );
 
         // 2. parallelism with 250 ms per task
         let mut timings = Vec::new();
@@ -109,9 +136,16 @@ fn main() {
             let r = e.apply(&plan, &NullReporter).await;
             let took = t.elapsed();
             assert_eq!(r.result(), "ok");
-            println!("{n:>2} independent guests, 250 ms/task, jobs=10: {} ({} tasks)", ms(took), r.stats.tasks);
+            println!(
+                "{n:>2} independent guests, 250 ms/task, jobs=10: {} ({} tasks)",
+                ms(took),
+                r.stats.tasks
+            );
             timings.push(took);
         }
-        println!("ratio 20 guests / 1 guest: {:.2}x (target < 2.5x)", timings[1].as_secs_f64() / timings[0].as_secs_f64());
+        println!(
+            "ratio 20 guests / 1 guest: {:.2}x (target < 2.5x)",
+            timings[1].as_secs_f64() / timings[0].as_secs_f64()
+        );
     });
 }
