@@ -4,10 +4,17 @@
 //!   the phx-core traits over it (tests and `phx --backend sim`).
 //! - [`conformance`]: one set of async cases over `&dyn Hypervisor` every backend runs, and
 //!   [`conformance_suite!`] to expand them into one test per case.
+//! - `router` (feature `fake-pve`): one request router over a FakeCluster for every fake
+//!   front; the `phx-fake-pve` binary (fake `pct`, `qm`, `pvesh`, `pvesm`, `pveam`) and
+//!   `fake_pve_binary()`/`FakePve` to find it and give a test its own fake node.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod conformance;
 pub mod fake;
+#[cfg(feature = "fake-pve")]
+pub mod router;
 
 pub use fake::{FakeBackend, FakeCluster, Fault};
+#[cfg(feature = "fake-pve")]
+pub use router::{FakePve, fake_pve_binary};

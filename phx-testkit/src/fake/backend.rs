@@ -91,20 +91,8 @@ impl FakeBackend {
     /// backend. A missing file starts a fresh single-node cluster. Guest scratch directories
     /// live next to it.
     pub fn open(path: &Path) -> Result<Self> {
-        let cluster = match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                Error::backend(
-                    "sim",
-                    format!(
-                        "{} is not a phx sim state file ({e}); remove it or run `phx sim reset`",
-                        path.display()
-                    ),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => FakeCluster::new(),
-            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
-        };
-        let scratch = path.with_extension("guests");
+        let cluster = super::load_state(path).map_err(state_error)?;
+        let scratch = super::scratch_of(path);
         let b = Self::build(cluster, Some(path.to_path_buf()), scratch);
         b.save()?;
         Ok(b)
@@ -162,14 +150,20 @@ fn persist(inner: &Inner, c: &FakeCluster) -> Result<()> {
     let Some(p) = &inner.persist else {
         return Ok(());
     };
-    let tmp = p.with_extension("json.tmp");
-    let data = serde_json::to_vec(c).map_err(|e| Error::backend("sim", e.to_string()))?;
-    if let Some(dir) = p.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    super::save_state(p, c).map_err(state_error)
+}
+
+fn state_error(e: super::StateError) -> Error {
+    match e {
+        super::StateError::Io { context, source } => Error::io(context, source),
+        super::StateError::Corrupt { path, source } => Error::backend(
+            "sim",
+            format!(
+                "{} is not a phx sim state file ({source}); remove it or run `phx sim reset`",
+                path.display()
+            ),
+        ),
     }
-    std::fs::write(&tmp, data).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, p).map_err(|e| Error::io(format!("replacing {}", p.display()), e))
 }
 
 fn pve(e: PveError) -> Error {
@@ -637,18 +631,7 @@ impl FakeKind {
         node: &NodeName,
         id: GuestId,
     ) -> std::result::Result<(), PveError> {
-        let g = c.guest(GuestKind::Vm, node.as_str(), id.get())?;
-        if !g
-            .config
-            .get("agent")
-            .is_some_and(|a| a.split(',').any(|kv| matches!(kv, "1" | "enabled=1")))
-        {
-            return Err(PveError::e500("No QEMU guest agent configured"));
-        }
-        if g.status != PowerState::Running {
-            return Err(PveError::e500(format!("VM {id} is not running")));
-        }
-        Ok(())
+        c.agent_ready(node.as_str(), id.get()).map(|_| ())
     }
 }
 
@@ -974,7 +957,9 @@ impl Hypervisor for FakeBackend {
             });
         };
         let mut cmd = tokio::process::Command::new(prog);
+        // host scripts of the simulated cluster find the guests' files here
         cmd.args(args)
+            .env("PHX_SIM_GUESTS", self.inner.scratch.join("guests"))
             .kill_on_drop(true)
             .stdin(std::process::Stdio::null());
         for (k, v) in &req.env {

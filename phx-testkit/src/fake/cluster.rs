@@ -58,6 +58,9 @@ pub struct FakeCluster {
     /// after the call went through.
     #[serde(default)]
     pub lost_response: Option<u16>,
+    /// Guest-agent `exec` results by pid.
+    #[serde(default)]
+    pub agent_execs: BTreeMap<u32, AgentExec>,
 }
 
 /// A config as `GET .../config` returns it: entries, raw `lxc.*` lines, digest.
@@ -189,6 +192,7 @@ impl FakeCluster {
             counters: Counters::default(),
             oplog: Vec::new(),
             lost_response: None,
+            agent_execs: BTreeMap::new(),
         }
     }
 
@@ -432,6 +436,51 @@ impl FakeCluster {
                 log_tail: t.log.iter().rev().take(5).rev().cloned().collect(),
             },
         }
+    }
+
+    /// Whether guest-agent calls can reach VM `id`: `agent` enabled and the VM running.
+    pub fn agent_ready(&self, node: &str, id: u32) -> Result<&FakeGuest, PveError> {
+        let g = self.guest(GuestKind::Vm, node, id)?;
+        if !g
+            .config
+            .get("agent")
+            .is_some_and(|a| a.split(',').any(|kv| matches!(kv, "1" | "enabled=1")))
+        {
+            return Err(PveError::e500("No QEMU guest agent configured"));
+        }
+        if g.status != PowerState::Running {
+            return Err(PveError::e500(format!("VM {id} is not running")));
+        }
+        Ok(g)
+    }
+
+    /// Record a guest-agent exec result and return its pid.
+    pub fn record_agent_exec(&mut self, rec: AgentExec) -> u32 {
+        self.next_pid += 1;
+        let pid = self.next_pid;
+        self.agent_execs.insert(pid, rec);
+        pid
+    }
+
+    /// `POST /nodes/{n}/qemu/{id}/config`: the update of [`FakeCluster::update_config`], run
+    /// as a `qmconfig` task.
+    pub fn update_config_task(
+        &mut self,
+        node: &str,
+        id: u32,
+        set: &BTreeMap<String, String>,
+        delete: &[String],
+        digest_in: Option<&str>,
+    ) -> Result<String, PveError> {
+        self.update_config(GuestKind::Vm, node, id, set, delete, digest_in)?;
+        Ok(self.start_task(
+            node,
+            "qmconfig",
+            &id.to_string(),
+            Effect::None,
+            Vec::new(),
+            None,
+        ))
     }
 
     /// A task by UPID.

@@ -10,11 +10,16 @@
 mod backend;
 mod cluster;
 pub mod guest;
+mod persist;
 mod schema;
 mod state;
 
 pub use backend::FakeBackend;
-pub use cluster::{ConfigView, FakeCluster, TaskOutcome};
+pub use cluster::{ConfigView, FakeCluster, TaskOutcome, digest, escape_description, render_conf};
+pub use persist::{
+    StateError, load_state, raw_lxc_of_file, read_etc, render_lxc_conf_file, save_state,
+    scratch_of, write_etc,
+};
 pub use state::*;
 
 use std::collections::BTreeMap;
@@ -80,3 +85,22 @@ impl fmt::Display for PveError {
 }
 
 impl std::error::Error for PveError {}
+
+/// SHA-1 of a guest's config file, as `GET .../config` reports it in `digest`.
+pub fn digest_of_guest(g: &FakeGuest) -> String {
+    digest(&render_conf(g))
+}
+
+#[cfg(feature = "fake-pve")]
+pub(crate) fn schema_known(kind: phx_core::types::GuestKind, key: &str) -> bool {
+    schema::known(kind, key)
+}
+
+#[cfg(feature = "fake-pve")]
+pub(crate) fn schema_json_value(
+    kind: phx_core::types::GuestKind,
+    key: &str,
+    value: &str,
+) -> serde_json::Value {
+    schema::json_value(kind, key, value)
+}

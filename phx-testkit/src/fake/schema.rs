@@ -204,3 +204,21 @@ pub(crate) fn canonical(kind: GuestKind, key: &str, value: &str) -> Result<Strin
         _ => value.to_string(),
     })
 }
+
+#[cfg(feature = "fake-pve")]
+/// A stored config value typed as `GET .../config` returns it: integers and `1`/`0` booleans
+/// as JSON numbers, everything else (property strings, `number`-type values) as strings.
+pub(crate) fn json_value(kind: GuestKind, key: &str, value: &str) -> serde_json::Value {
+    let bools = if kind == GuestKind::Lxc {
+        LXC_BOOL
+    } else {
+        VM_BOOL
+    };
+    let int = INTS.contains(&key) && !(kind == GuestKind::Vm && key == "memory");
+    if (bools.contains(&key) || int)
+        && let Ok(n) = value.parse::<u64>()
+    {
+        return serde_json::Value::from(n);
+    }
+    serde_json::Value::from(value)
+}

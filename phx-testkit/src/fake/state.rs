@@ -301,3 +301,16 @@ pub struct Counters {
     /// Calls per operation name.
     pub per_op: BTreeMap<String, u64>,
 }
+
+/// A guest-agent `exec` that ran (`GET .../agent/exec-status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentExec {
+    /// The VM.
+    pub vmid: u32,
+    /// Exit code.
+    pub exitcode: i32,
+    /// Standard output.
+    pub out_data: String,
+    /// Standard error.
+    pub err_data: String,
+}
