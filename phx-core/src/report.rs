@@ -92,6 +92,8 @@ pub enum Event<'a> {
     Output {
         /// Guest.
         id: GuestId,
+        /// What produced it (`feature base_setup`, `app-script homelab_dns.sh`).
+        source: &'a str,
         /// The line.
         line: &'a str,
     },

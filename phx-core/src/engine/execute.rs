@@ -19,6 +19,7 @@ use super::{Engine, GuestResult, RunResult, Stats};
 
 struct RunCtx<'a> {
     op: Operation,
+    needed_running: std::collections::BTreeSet<GuestId>,
     reporter: &'a dyn Reporter,
     world: World<'a>,
     writes: AtomicU64,
@@ -77,6 +78,7 @@ impl Engine {
         };
         let ctx = RunCtx {
             op: plan.operation,
+            needed_running: plan.needed_running.iter().copied().collect(),
             reporter,
             world,
             writes: AtomicU64::new(0),
@@ -173,7 +175,7 @@ impl Engine {
                     &BTreeMap::new(),
                     self.opts.jobs,
                     &self.opts.cancel,
-                    |_: &std::result::Result<(), String>| true,
+                    |_: &std::result::Result<bool, String>| true,
                     |id| {
                         let gp = by_id[&id];
                         let ctx = &ctx;
@@ -182,7 +184,7 @@ impl Engine {
                             let r = self
                                 .exec_action(gp, &a, ctx)
                                 .await
-                                .map(|_| ())
+                                .map(|d| matches!(d, Done::Changed))
                                 .map_err(|e| e.to_string());
                             (id, r)
                         }
@@ -194,7 +196,8 @@ impl Engine {
                         continue;
                     };
                     match slot {
-                        Slot::Ran(Ok(())) => {
+                        Slot::Ran(Ok(false)) => {}
+                        Slot::Ran(Ok(true)) => {
                             r.actions.push(Action::new(
                                 Step::Start,
                                 "",
@@ -354,6 +357,7 @@ impl Engine {
                 false,
                 true,
                 ctx.op,
+                ctx.needed_running.contains(&gp.id),
             )
             .await?;
         if let Some(e) = err {
@@ -626,6 +630,12 @@ impl Engine {
                         reason: ConflictReason::AlreadyRunning,
                         ..
                     }) => return Ok(Done::Noop),
+                    // QEMU reports a start of a running VM as a failed task
+                    Err(Error::TaskFailed { exit_status, .. })
+                        if exit_status.ends_with("already running") =>
+                    {
+                        return Ok(Done::Noop);
+                    }
                     Err(e) => return Err(e),
                 };
                 let done = task(t);
@@ -637,6 +647,74 @@ impl Engine {
             Step::Reboot => Ok(task(
                 self.retry(gp, op, None, ctx, || m.reboot(node, id)).await?,
             )),
+            Step::RunFeature { name, script } => {
+                self.run_feature(gp, name, script, ctx).await?;
+                Ok(Done::Changed)
+            }
+            Step::RunApplicationScript { name, script, .. } => {
+                self.run_app_script(gp, name, script, ctx).await?;
+                Ok(Done::Changed)
+            }
+            Step::HealthCheck => {
+                self.health_check(gp, ctx).await?;
+                Ok(Done::Changed)
+            }
+            Step::Record { features, app } => {
+                ctx.world.read();
+                let cfg = m.config(node, id).await?;
+                let mut applied = super::record::Applied::parse(cfg.description());
+                for f in features {
+                    if !applied.features.contains(f) {
+                        applied.features.push(f.clone());
+                    }
+                }
+                if app.is_some() {
+                    applied.app = app.clone();
+                }
+                let desc = applied.write(cfg.description());
+                let update = crate::backend::ConfigUpdate {
+                    set: std::collections::BTreeMap::from([("description".to_string(), desc)]),
+                    delete: Vec::new(),
+                    digest: None,
+                };
+                self.retry(gp, op, None, ctx, || m.update_config(node, id, &update))
+                    .await?;
+                Ok(Done::Changed)
+            }
+            Step::CleanTemplate => {
+                for argv in [
+                    &["cloud-init", "clean", "--logs"][..],
+                    &["truncate", "-s", "0", "/etc/machine-id"][..],
+                    &["rm", "-f", "/var/lib/dbus/machine-id"][..],
+                ] {
+                    ctx.writes.fetch_add(1, Ordering::Relaxed);
+                    let r = hv
+                        .vm()
+                        .agent_exec(
+                            node,
+                            id,
+                            &ExecRequest::new(argv.iter().copied())
+                                .timeout(Duration::from_secs(120)),
+                        )
+                        .await;
+                    let problem = match r {
+                        Ok(o) if o.success() => None,
+                        Ok(o) => Some(format!("exit {}: {}", o.exit_code, o.stderr.trim())),
+                        Err(e) => Some(e.to_string()),
+                    };
+                    if let Some(p) = problem {
+                        let msg = format!(
+                            "template cleanup `{}` failed ({p}); clones may share this machine id",
+                            argv.join(" ")
+                        );
+                        ctx.reporter.report(&Event::Warning {
+                            id: Some(id),
+                            message: &msg,
+                        });
+                    }
+                }
+                Ok(Done::Changed)
+            }
             Step::Destroy(o) => Ok(task(
                 self.retry(gp, op, None, ctx, || m.destroy(node, id, o))
                     .await?,
@@ -675,6 +753,338 @@ impl Engine {
         }
     }
 
+    fn emit(&self, ctx: &RunCtx<'_>, id: GuestId, source: &str, out: &crate::backend::ExecOutput) {
+        for line in out.stdout.lines().chain(out.stderr.lines()) {
+            ctx.reporter.report(&Event::Output { id, source, line });
+        }
+    }
+
+    /// The environment every site script gets.
+    fn script_env(&self, gp: &GuestPlan, mut req: ExecRequest) -> ExecRequest {
+        req = req
+            .env("PHX_GUEST_ID", gp.id.to_string())
+            .env("PHX_GUEST_KIND", gp.kind.noun())
+            .env("PHX_NODE", gp.node.to_string())
+            .env("PHX_CONFIG_DIR", self.inv.config_dir.display().to_string());
+        if let Some(Guest::Lxc(c)) = self.inv.guest(gp.id) {
+            if let Some(url) = &c.bootstrap_ca_url {
+                req = req.env("PHX_BOOTSTRAP_CA_URL", url.clone());
+            }
+        }
+        req
+    }
+
+    async fn run_feature(
+        &self,
+        gp: &GuestPlan,
+        name: &str,
+        script: &std::path::Path,
+        ctx: &RunCtx<'_>,
+    ) -> Result<()> {
+        let source = format!("feature {name}");
+        ctx.writes.fetch_add(1, Ordering::Relaxed);
+        let out = match gp.kind {
+            // Container features run on the node against the container: `<script> <CTID>`.
+            GuestKind::Lxc => {
+                let req = self.script_env(
+                    gp,
+                    ExecRequest::new([script.display().to_string(), gp.id.to_string()])
+                        .timeout(self.opts.script_timeout),
+                );
+                self.hv.host_exec(&gp.node, &req).await?
+            }
+            // VM features are staged into the guest and run there through the agent.
+            GuestKind::Vm => {
+                let content = std::fs::read(script)
+                    .map_err(|e| Error::io(format!("reading {}", script.display()), e))?;
+                let file = script
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| format!("feature_install_{name}.sh"));
+                let dest = format!("/tmp/phoenix_features/{file}");
+                let vm = self.hv.vm();
+                let mk = vm
+                    .agent_exec(
+                        &gp.node,
+                        gp.id,
+                        &ExecRequest::new(["mkdir", "-p", "/tmp/phoenix_features"])
+                            .timeout(Duration::from_secs(60)),
+                    )
+                    .await?;
+                if !mk.success() {
+                    return Err(Error::Refused {
+                        message: format!(
+                            "cannot create /tmp/phoenix_features in VM {} (exit {}){}",
+                            gp.id,
+                            mk.exit_code,
+                            tail(&mk, 5)
+                        ),
+                    });
+                }
+                vm.agent_file_write(&gp.node, gp.id, &dest, &content)
+                    .await?;
+                let mut argv = vec!["/usr/bin/env".to_string()];
+                let env_req = self.script_env(gp, ExecRequest::new(Vec::<String>::new()));
+                argv.extend(env_req.env.iter().map(|(k, v)| format!("{k}={v}")));
+                argv.extend(["/bin/bash".to_string(), dest, gp.id.to_string()]);
+                vm.agent_exec(
+                    &gp.node,
+                    gp.id,
+                    &ExecRequest::new(argv).timeout(self.opts.script_timeout),
+                )
+                .await?
+            }
+        };
+        self.emit(ctx, gp.id, &source, &out);
+        if !out.success() {
+            return Err(Error::Refused {
+                message: format!(
+                    "feature {name} failed with exit code {}{}",
+                    out.exit_code,
+                    tail(&out, 10)
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    async fn run_app_script(
+        &self,
+        gp: &GuestPlan,
+        name: &str,
+        script: &std::path::Path,
+        ctx: &RunCtx<'_>,
+    ) -> Result<()> {
+        const RUN: &str = "/tmp/phoenix_run";
+        let lxc = self.hv.lxc();
+        let (node, id) = (&gp.node, gp.id);
+        let exec = |argv: Vec<String>, timeout: Duration| {
+            ctx.writes.fetch_add(1, Ordering::Relaxed);
+            let req = self.script_env(gp, ExecRequest::new(argv).timeout(timeout));
+            async move { lxc.exec(node, id, &req).await }
+        };
+        let mk = exec(
+            vec!["mkdir".into(), "-p".into(), RUN.into()],
+            Duration::from_secs(60),
+        )
+        .await?;
+        if !mk.success() {
+            return Err(Error::Refused {
+                message: format!(
+                    "cannot create {RUN} in CT {id} (exit {}){}",
+                    mk.exit_code,
+                    tail(&mk, 5)
+                ),
+            });
+        }
+        let base = script
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name.to_string());
+        let mut files: Vec<(std::path::PathBuf, String, u32)> =
+            vec![(script.to_path_buf(), format!("{RUN}/{base}"), 0o755)];
+        let utils = self
+            .inv
+            .scripts_dir
+            .join("phoenix_hypervisor_common_utils.sh");
+        if utils.is_file() {
+            files.push((
+                utils,
+                format!("{RUN}/phoenix_hypervisor_common_utils.sh"),
+                0o644,
+            ));
+        }
+        for f in [
+            crate::config::LXC_FILE,
+            crate::config::VM_FILE,
+            crate::config::HYPERVISOR_FILE,
+        ] {
+            let p = self.inv.config_dir.join(f);
+            if p.is_file() {
+                files.push((p, format!("{RUN}/{f}"), 0o644));
+            }
+        }
+        for (src, dest, mode) in &files {
+            let content = std::fs::read(src)
+                .map_err(|e| Error::io(format!("reading {}", src.display()), e))?;
+            ctx.writes.fetch_add(1, Ordering::Relaxed);
+            lxc.push(node, id, &content, dest, *mode).await?;
+        }
+        let out = exec(
+            vec![format!("{RUN}/{base}"), id.to_string()],
+            self.opts.script_timeout,
+        )
+        .await?;
+        self.emit(ctx, id, &format!("app-script {name}"), &out);
+        match exec(
+            vec!["rm".into(), "-rf".into(), RUN.into()],
+            Duration::from_secs(60),
+        )
+        .await
+        {
+            Ok(o) if o.success() => {}
+            other => {
+                let msg = format!(
+                    "could not remove {RUN} after the application script ({})",
+                    other
+                        .map(|o| format!("exit {}", o.exit_code))
+                        .unwrap_or_else(|e| e.to_string())
+                );
+                ctx.reporter.report(&Event::Warning {
+                    id: Some(id),
+                    message: &msg,
+                });
+            }
+        }
+        if !out.success() {
+            return Err(Error::Refused {
+                message: format!(
+                    "application script {name} failed with exit code {}{}",
+                    out.exit_code,
+                    tail(&out, 10)
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    async fn health_check(&self, gp: &GuestPlan, ctx: &RunCtx<'_>) -> Result<()> {
+        let Some(g) = self.inv.guest(gp.id) else {
+            return Ok(());
+        };
+        let (check, host_checks, nvidia) = match g {
+            Guest::Lxc(c) => (
+                c.health_check.clone(),
+                c.health_checks.clone(),
+                c.features
+                    .iter()
+                    .any(|f| f == "nvidia")
+                    .then(|| c.nvidia_driver_version.clone()),
+            ),
+            Guest::Vm(v) => (v.health_check.clone(), v.health_checks.clone(), None),
+        };
+        if let Some(hc) = check {
+            let argv: Vec<String> = hc.command.split_whitespace().map(str::to_string).collect();
+            let source = format!("health-check {}", hc.command);
+            let mut last = crate::backend::ExecOutput::default();
+            let mut ok = false;
+            for attempt in 1..=hc.retries.max(1) {
+                ctx.writes.fetch_add(1, Ordering::Relaxed);
+                last = self
+                    .guest_exec(
+                        gp.kind,
+                        &gp.node,
+                        gp.id,
+                        &ExecRequest::new(argv.clone()).timeout(Duration::from_secs(120)),
+                    )
+                    .await?;
+                self.emit(ctx, gp.id, &source, &last);
+                if last.success() {
+                    ok = true;
+                    break;
+                }
+                if attempt < hc.retries {
+                    let delay = Duration::from_secs(u64::from(hc.interval));
+                    let msg = format!("exit code {}", last.exit_code);
+                    ctx.reporter.report(&Event::Retry {
+                        id: gp.id,
+                        op: "health-check",
+                        attempt,
+                        delay,
+                        error: &msg,
+                    });
+                    tokio::time::sleep(delay).await;
+                }
+            }
+            if !ok {
+                return Err(Error::Refused {
+                    message: format!(
+                        "health check `{}` failed {} time{} (last exit code {}){}",
+                        hc.command,
+                        hc.retries,
+                        if hc.retries == 1 { "" } else { "s" },
+                        last.exit_code,
+                        tail(&last, 10)
+                    ),
+                });
+            }
+        }
+        for h in host_checks {
+            let script = self.inv.health_check_script(&h.script);
+            let mut argv = vec![script.display().to_string()];
+            argv.extend(h.args.iter().cloned());
+            ctx.writes.fetch_add(1, Ordering::Relaxed);
+            let out = self
+                .hv
+                .host_exec(
+                    &gp.node,
+                    &self.script_env(gp, ExecRequest::new(argv).timeout(Duration::from_secs(300))),
+                )
+                .await?;
+            self.emit(ctx, gp.id, &format!("health-check {}", h.name), &out);
+            if !out.success() {
+                return Err(Error::Refused {
+                    message: format!(
+                        "health check {} ({}) failed with exit code {}{}",
+                        h.name,
+                        script.display(),
+                        out.exit_code,
+                        tail(&out, 10)
+                    ),
+                });
+            }
+        }
+        if let Some(expected) = nvidia {
+            let Some(expected) = expected else {
+                let msg = "the nvidia feature is set but nvidia_driver_version is not; skipping the driver check";
+                ctx.reporter.report(&Event::Warning {
+                    id: Some(gp.id),
+                    message: msg,
+                });
+                return Ok(());
+            };
+            let argv = [
+                "nvidia-smi",
+                "--query-gpu=driver_version",
+                "--format=csv,noheader,nounits",
+            ];
+            let mut last = String::new();
+            for attempt in 1..=3u32 {
+                ctx.writes.fetch_add(1, Ordering::Relaxed);
+                let out = self
+                    .guest_exec(
+                        gp.kind,
+                        &gp.node,
+                        gp.id,
+                        &ExecRequest::new(argv).timeout(Duration::from_secs(60)),
+                    )
+                    .await?;
+                let versions: Vec<&str> = out
+                    .stdout
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                if out.success() && !versions.is_empty() && versions.iter().all(|v| *v == expected)
+                {
+                    return Ok(());
+                }
+                last = if out.success() {
+                    format!("driver {}", versions.join(", "))
+                } else {
+                    format!("exit code {}{}", out.exit_code, tail(&out, 3))
+                };
+                if attempt < 3 {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+            return Err(Error::Refused {
+                message: format!("NVIDIA check failed: expected driver {expected}, got {last}"),
+            });
+        }
+        Ok(())
+    }
+
     /// Run a command in a guest through the right channel (pct exec / guest agent).
     pub async fn guest_exec(
         &self,
@@ -699,6 +1109,22 @@ fn skipped(gp: &GuestPlan, why: String) -> GuestResult {
         actions: Vec::new(),
         notes: gp.notes.clone(),
         error: Some(why),
+    }
+}
+
+/// The last lines of a script's output, for error messages.
+fn tail(out: &crate::backend::ExecOutput, n: usize) -> String {
+    let all: Vec<&str> = out
+        .stdout
+        .lines()
+        .chain(out.stderr.lines())
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let start = all.len().saturating_sub(n);
+    if all.is_empty() {
+        String::new()
+    } else {
+        format!(":\n    {}", all[start..].join("\n    "))
     }
 }
 

@@ -21,8 +21,10 @@ mod execute;
 mod lxc;
 mod observe;
 mod plan;
+pub mod record;
 pub mod retry;
 mod scheduler;
+pub mod suite;
 mod vm;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,6 +80,10 @@ pub struct EngineOptions {
     pub agent_timeout: Duration,
     /// Clean shutdown timeout before a hard stop (`stop`, `down`).
     pub shutdown_timeout: Duration,
+    /// Run features again even when recorded as applied.
+    pub rerun_features: bool,
+    /// Timeout of one feature script or application script.
+    pub script_timeout: Duration,
 }
 
 impl Default for EngineOptions {
@@ -89,6 +95,8 @@ impl Default for EngineOptions {
             cancel: CancelToken::default(),
             agent_timeout: Duration::from_secs(300),
             shutdown_timeout: Duration::from_secs(60),
+            rerun_features: false,
+            script_timeout: Duration::from_secs(1800),
         }
     }
 }
@@ -351,6 +359,7 @@ impl Engine {
                 );
             }
         }
+        let needed_running = self.needed_running(&order, &target_set, w);
         let mut predicted: BTreeMap<GuestId, (NodeName, GuestConfig)> = BTreeMap::new();
         let mut guests = Vec::new();
         for id in &order {
@@ -389,7 +398,17 @@ impl Engine {
                                 "new guest: apply what its config still needs",
                             ));
                             let (follow, notes, err) = self
-                                .converge_actions(w, &g, &node, &cfg, None, false, true, op)
+                                .converge_actions(
+                                    w,
+                                    &g,
+                                    &node,
+                                    &cfg,
+                                    None,
+                                    false,
+                                    true,
+                                    op,
+                                    needed_running.contains(id),
+                                )
                                 .await?;
                             let mut after = cfg.clone();
                             if err.is_none() {
@@ -439,14 +458,25 @@ impl Engine {
                                 running,
                                 false,
                                 op,
+                                needed_running.contains(id),
                             )
                             .await?;
                         gp.actions = acts;
                         gp.notes = notes;
                         gp.error = err;
-                    } else if needed_sources.contains(id) {
-                        if let Some(a) = self.snapshot_action(w, &g, &node, &cfg, false).await? {
-                            gp.actions.push(a);
+                    } else {
+                        if needed_sources.contains(id) {
+                            if let Some(a) = self.snapshot_action(w, &g, &node, &cfg, false).await?
+                            {
+                                gp.actions.push(a);
+                            }
+                        }
+                        if needed_running.contains(id) && !running && !g.is_template() {
+                            gp.actions.push(Action::new(
+                                Step::Start,
+                                "",
+                                "a dependent's setup needs it running",
+                            ));
                         }
                     }
                     predicted.insert(*id, (node, cfg));
@@ -458,11 +488,13 @@ impl Engine {
                 && g.start_at_boot()
                 && !g.is_template()
                 && gp.presence != Presence::Running
+                && !ends_running(&gp.actions)
             {
                 gp.boot_start = true;
             }
             guests.push(gp);
         }
+        let needed: Vec<GuestId> = needed_running.into_iter().collect();
         let boot: Vec<GuestId> = boot_order(
             &self.inv,
             &guests
@@ -475,8 +507,43 @@ impl Engine {
             operation: op,
             guests,
             boot_order: boot,
+            needed_running: needed,
             reads: 0,
         })
+    }
+
+    /// Guests that must be running because a guest in this plan runs setup steps inside
+    /// itself (features, application script, health checks) that may talk to them: the
+    /// non-template `dependencies` of such guests.
+    fn needed_running(
+        &self,
+        order: &[GuestId],
+        targets: &BTreeSet<GuestId>,
+        w: &World<'_>,
+    ) -> BTreeSet<GuestId> {
+        let mut out = BTreeSet::new();
+        for id in order {
+            let Some(g) = self.inv.guest(*id) else {
+                continue;
+            };
+            let has_setup = !g.features().is_empty()
+                || match g {
+                    Guest::Lxc(c) => {
+                        c.application_script.is_some()
+                            || c.health_check.is_some()
+                            || !c.health_checks.is_empty()
+                    }
+                    Guest::Vm(v) => v.health_check.is_some() || !v.health_checks.is_empty(),
+                };
+            if has_setup && (targets.contains(id) || !w.guests.contains_key(id)) {
+                out.extend(
+                    g.dependencies()
+                        .iter()
+                        .filter(|d| self.inv.guest(**d).is_some_and(|dg| !dg.is_template())),
+                );
+            }
+        }
+        out
     }
 
     /// The steps that bring an absent guest into existence, and its predicted config after them.
@@ -821,6 +888,7 @@ impl Engine {
         running: bool,
         is_new: bool,
         op: Operation,
+        keep_running: bool,
     ) -> Result<(Vec<Action>, Vec<String>, Option<String>)> {
         let mut acts = Vec::new();
         let reason_set = if is_new {
@@ -924,38 +992,111 @@ impl Engine {
             ));
         }
         let changed = !acts.is_empty() || is_new;
-        // Lifecycle snapshots mark the state before and after a run that changed something.
-        let mut template_snap_done = false;
-        if lifecycle && changed {
-            let pre = SnapshotName::new("pre-configured")
-                .map_err(|e| Error::backend("engine", e.to_string()))?;
-            let fin = SnapshotName::new("final-form")
-                .map_err(|e| Error::backend("engine", e.to_string()))?;
-            let tname = match g {
-                Guest::Lxc(c) => c.template_snapshot_name.clone(),
-                Guest::Vm(v) => v.template_snapshot_name.clone(),
-            };
-            acts.push(Action::new(
+        let work = match self.in_guest_work(g, cfg, changed) {
+            Ok(w) => w,
+            Err(e) => return Ok((Vec::new(), notes, Some(e))),
+        };
+        let lifecycle_snaps = lifecycle && (changed || !work.is_empty());
+        let (pre, fin) = (
+            snapshot_name("pre-configured")?,
+            snapshot_name("final-form")?,
+        );
+        let template_name = match g {
+            Guest::Lxc(c) => c.template_snapshot_name.clone(),
+            Guest::Vm(v) => v.template_snapshot_name.clone(),
+        };
+        let template_by_lifecycle = lifecycle_snaps && template_name.as_ref() == Some(&fin);
+        let becomes_template = vm_template && !is_proxmox_template;
+        let lifecycle_action = |name: &SnapshotName, what: &str| {
+            Action::new(
                 Step::Snapshot {
-                    name: pre,
-                    description: "phx lifecycle: before features".into(),
+                    name: name.clone(),
+                    description: format!("phx lifecycle: {what}"),
                     replace: true,
                 },
-                "pre-configured",
+                name.to_string(),
                 "enable_lifecycle_snapshots (the guest changed)",
-            ));
-            acts.push(Action::new(
-                Step::Snapshot {
-                    name: fin.clone(),
-                    description: "phx lifecycle: final form".into(),
-                    replace: true,
-                },
-                "final-form",
-                "enable_lifecycle_snapshots (the guest changed)",
-            ));
-            template_snap_done = tname.as_ref() == Some(&fin);
+            )
+        };
+        let vm_snaps = match g {
+            Guest::Vm(v) => v.snapshots.clone(),
+            Guest::Lxc(_) => Default::default(),
+        };
+        if !work.is_empty() {
+            let runs_already = running && !stop_for_change;
+            if !runs_already {
+                let why = if stop_for_change {
+                    "it was running before the change"
+                } else {
+                    "needed for features, application script and health checks"
+                };
+                acts.push(Action::new(Step::Start, "", why));
+            }
+            if lifecycle_snaps {
+                acts.push(lifecycle_action(&pre, "before features"));
+            }
+            if let Some(n) = &vm_snaps.pre_features {
+                if is_new || snapshot_missing(w, g, node, cfg, n).await? {
+                    acts.push(Action::new(
+                        Step::Snapshot {
+                            name: n.clone(),
+                            description: "phx: before features".into(),
+                            replace: false,
+                        },
+                        n.to_string(),
+                        "snapshots.pre-features",
+                    ));
+                }
+            }
+            acts.extend(work);
+            if let Some(n) = &vm_snaps.post_features {
+                acts.push(Action::new(
+                    Step::Snapshot {
+                        name: n.clone(),
+                        description: "phx: after features".into(),
+                        replace: true,
+                    },
+                    n.to_string(),
+                    "snapshots.post-features",
+                ));
+            }
+            if lifecycle_snaps {
+                acts.push(lifecycle_action(&fin, "final form"));
+            }
+            if becomes_template {
+                acts.push(Action::new(
+                    Step::CleanTemplate,
+                    "",
+                    "a template must not keep its cloud-init instance or machine id",
+                ));
+                acts.push(Action::new(Step::Stop, "", "templates must be stopped"));
+                if let Some(a) = self.snapshot_action(w, g, node, cfg, true).await? {
+                    acts.push(a);
+                }
+                acts.push(Action::new(Step::ConvertToTemplate, "", "is_template"));
+                return Ok((acts, notes, None));
+            }
+            if !template_by_lifecycle && !is_proxmox_template {
+                if let Some(a) = self.snapshot_action(w, g, node, cfg, is_new).await? {
+                    acts.push(a);
+                }
+            }
+            let stays_running =
+                running || keep_running || (is_new && g.start_at_boot() && !g.is_template());
+            if !stays_running {
+                acts.push(Action::new(
+                    Step::Stop,
+                    "",
+                    "started only for its setup (start_at_boot is false)",
+                ));
+            }
+            return Ok((acts, notes, None));
         }
-        if vm_template && !is_proxmox_template {
+        if lifecycle_snaps {
+            acts.push(lifecycle_action(&pre, "before features"));
+            acts.push(lifecycle_action(&fin, "final form"));
+        }
+        if becomes_template {
             if running && !stop_for_change {
                 acts.push(Action::new(Step::Stop, "", "templates must be stopped"));
             }
@@ -965,7 +1106,7 @@ impl Engine {
             acts.push(Action::new(Step::ConvertToTemplate, "", "is_template"));
             return Ok((acts, notes, None));
         }
-        if !template_snap_done && !is_proxmox_template {
+        if !template_by_lifecycle && !is_proxmox_template {
             if let Some(a) = self.snapshot_action(w, g, node, cfg, is_new).await? {
                 acts.push(a);
             }
@@ -982,8 +1123,132 @@ impl Engine {
             && !g.is_template()
         {
             acts.push(Action::new(Step::Start, "", "start_at_boot"));
+        } else if keep_running && !running && !g.is_template() {
+            acts.push(Action::new(
+                Step::Start,
+                "",
+                "a dependent's setup needs it running",
+            ));
         }
         Ok((acts, notes, None))
+    }
+
+    /// Features, application script and health checks still to do inside a guest.
+    /// A missing script is an error before anything runs.
+    fn in_guest_work(
+        &self,
+        g: &Guest<'_>,
+        cfg: &GuestConfig,
+        changed: bool,
+    ) -> std::result::Result<Vec<Action>, String> {
+        let applied = record::Applied::parse(cfg.description());
+        let inherited = self.inherited_features(g);
+        let mut acts = Vec::new();
+        let mut ran = Vec::new();
+        for f in g.features() {
+            let done = applied.features.contains(f) || inherited.contains(f);
+            if done && !self.opts.rerun_features {
+                continue;
+            }
+            let script = match g {
+                Guest::Lxc(_) => self.inv.lxc_feature_script(f),
+                Guest::Vm(_) => self.inv.vm_feature_script(f),
+            };
+            if !script.is_file() {
+                return Err(format!(
+                    "feature {f:?}: script {} does not exist; add it or remove the feature from the config",
+                    script.display()
+                ));
+            }
+            let why = if done {
+                "--rerun-features"
+            } else {
+                "not applied yet"
+            };
+            acts.push(Action::new(
+                Step::RunFeature {
+                    name: f.clone(),
+                    script,
+                },
+                f.clone(),
+                why,
+            ));
+            ran.push(f.clone());
+        }
+        if !ran.is_empty() {
+            acts.push(Action::new(
+                Step::Record {
+                    features: ran,
+                    app: None,
+                },
+                "features in the description",
+                "so a re-run skips them",
+            ));
+        }
+        if let Guest::Lxc(spec) = g {
+            if let Some(app) = &spec.application_script {
+                let script = self.inv.application_script(app);
+                let content = std::fs::read(&script).map_err(|e| format!("application script {}: {e}; add it or remove application_script from the config", script.display()))?;
+                let fp = record::fingerprint(&content);
+                let current = applied
+                    .app
+                    .as_ref()
+                    .is_some_and(|(n, h)| n == app && *h == fp);
+                if !current {
+                    let why = if applied.app.as_ref().is_some_and(|(n, _)| n == app) {
+                        "the script changed since it last ran"
+                    } else {
+                        "not run yet"
+                    };
+                    acts.push(Action::new(
+                        Step::RunApplicationScript {
+                            name: app.clone(),
+                            script,
+                            fingerprint: fp.clone(),
+                        },
+                        app.clone(),
+                        why,
+                    ));
+                    acts.push(Action::new(
+                        Step::Record {
+                            features: Vec::new(),
+                            app: Some((app.clone(), fp)),
+                        },
+                        "application script in the description",
+                        "so a re-run skips it",
+                    ));
+                }
+            }
+        }
+        let checks = match g {
+            Guest::Lxc(c) => {
+                c.health_check.is_some()
+                    || !c.health_checks.is_empty()
+                    || c.features.iter().any(|f| f == "nvidia")
+            }
+            Guest::Vm(v) => v.health_check.is_some() || !v.health_checks.is_empty(),
+        };
+        if checks && (changed || !acts.is_empty()) {
+            acts.push(Action::new(Step::HealthCheck, "", "the guest changed"));
+        }
+        Ok(acts)
+    }
+
+    /// Features of the guests this one is (transitively) cloned from: already in its disk.
+    fn inherited_features(&self, g: &Guest<'_>) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = g.clone_source();
+        let mut hops = 0;
+        while let Some(id) = cur {
+            let Some(src) = self.inv.guest(id) else { break };
+            out.extend(src.features().iter().cloned());
+            cur = src.clone_source();
+            hops += 1;
+            if hops > 64 {
+                break;
+            }
+        }
+        out
     }
 
     async fn plan_power(&self, w: &World<'_>, targets: &[GuestId], op: Operation) -> Result<Plan> {
@@ -1054,6 +1319,7 @@ impl Engine {
             operation: op,
             guests,
             boot_order: Vec::new(),
+            needed_running: Vec::new(),
             reads: 0,
         })
     }
@@ -1150,6 +1416,7 @@ impl Engine {
             operation: op,
             guests,
             boot_order: Vec::new(),
+            needed_running: Vec::new(),
             reads: 0,
         })
     }
@@ -1262,6 +1529,7 @@ impl Engine {
             operation: Operation::Delete { force },
             guests,
             boot_order: Vec::new(),
+            needed_running: Vec::new(),
             reads: 0,
         })
     }
@@ -1293,6 +1561,19 @@ async fn snapshot_missing(
     w.read();
     let snaps = manager(w.hv, g.kind()).snapshots(node, g.id()).await?;
     Ok(!snaps.iter().any(|s| s.name == name.as_str()))
+}
+
+/// Whether a guest's actions leave it running (its last power step is a start).
+fn ends_running(actions: &[Action]) -> bool {
+    actions.iter().rev().find_map(|a| match a.step {
+        Step::Start => Some(true),
+        Step::Stop | Step::Shutdown { .. } => Some(false),
+        _ => None,
+    }) == Some(true)
+}
+
+fn snapshot_name(n: &str) -> Result<SnapshotName> {
+    SnapshotName::new(n).map_err(|e| Error::backend("engine", e.to_string()))
 }
 
 /// Apply a planned step to a predicted config (so clones of a guest created in the same run are

@@ -2,6 +2,7 @@
 //! reason it is needed. A plan is pure data; only the executor acts on it.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -145,6 +146,35 @@ pub enum Step {
     Reboot,
     /// Destroy.
     Destroy(DestroyOptions),
+    /// Run a feature installer: on the node for a container (`<scripts>/lxc_setup/...`),
+    /// staged into and run inside a VM (`<scripts>/vm_features/...`).
+    RunFeature {
+        /// Feature name.
+        name: String,
+        /// The script on the machine phx runs on.
+        script: PathBuf,
+    },
+    /// Push the application script and the config files into `/tmp/phoenix_run`, run it as
+    /// `<script> <CTID>`, clean up.
+    RunApplicationScript {
+        /// Script name (relative to the scripts dir).
+        name: String,
+        /// The script file.
+        script: PathBuf,
+        /// Content fingerprint, recorded when it succeeded.
+        fingerprint: String,
+    },
+    /// Health checks: the in-guest command with retries, host scripts, the NVIDIA driver check.
+    HealthCheck,
+    /// Record applied features / application script in the guest's description.
+    Record {
+        /// Features to record as applied (appended to those already recorded).
+        features: Vec<String>,
+        /// Application script `(name, fingerprint)` to record.
+        app: Option<(String, String)>,
+    },
+    /// Reset cloud-init and the machine id of a template VM before it is converted.
+    CleanTemplate,
 }
 
 impl Step {
@@ -169,6 +199,11 @@ impl Step {
             Step::Start => "start",
             Step::Reboot => "reboot",
             Step::Destroy(_) => "destroy",
+            Step::RunFeature { .. } => "feature",
+            Step::RunApplicationScript { .. } => "app-script",
+            Step::HealthCheck => "health-check",
+            Step::Record { .. } => "record",
+            Step::CleanTemplate => "clean-template",
         }
     }
 
@@ -272,6 +307,9 @@ pub struct Plan {
     /// For `up`: guests to start after converging, in boot order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub boot_order: Vec<GuestId>,
+    /// Guests kept running because a dependent runs setup steps inside itself.
+    #[serde(skip)]
+    pub needed_running: Vec<GuestId>,
     /// Backend reads made while planning.
     #[serde(skip)]
     pub reads: u64,

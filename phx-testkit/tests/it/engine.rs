@@ -117,8 +117,12 @@ async fn up_creates_everything_then_starts_in_boot_order() {
     let log = writes(&fake);
     insta::assert_snapshot!("up_ops", log);
     assert_eq!(r.result(), "ok", "{}", summary(&r));
-    // starts come last, in boot order; templates never start
-    let starts: Vec<&str> = log.lines().filter(|l| l.contains(".start ")).collect();
+    // guests start in boot order; the template 900 only ran for its feature and is stopped again
+    assert!(log.contains("lxc.stop 900"), "{log}");
+    let starts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(".start ") && !l.ends_with(" 900"))
+        .collect();
     assert_eq!(
         starts,
         [
@@ -212,13 +216,14 @@ async fn permanent_failure_is_not_retried() {
     let fake = fake();
     run(&engine(&fake, example()), &[900], CREATE).await;
     fake.with(|c| {
+        c.counters.per_op.clear();
         c.fail_next(
             "lxc.config.update",
             phx_testkit::Fault::Error {
                 status: 500,
                 message: "unable to apply: the disk is full".into(),
             },
-        )
+        );
     });
     let mut inv = example();
     inv.lxc.get_mut(&gid(900)).unwrap().cores = 2;
@@ -259,9 +264,10 @@ async fn delete_runs_in_reverse_order_and_refuses_while_dependents_exist() {
 #[tokio::test]
 async fn create_102_with_the_real_fixtures() {
     let Some(dir) = fixtures_dir() else { return };
+    let scripts = site_script_stubs();
     let inv = phx_core::config::Inventory::load(&phx_core::config::LoadOptions {
         config_dir: dir,
-        scripts_dir: Some(std::env::temp_dir().join("phx-no-scripts")),
+        scripts_dir: Some(scripts.path().to_path_buf()),
     })
     .expect("fixtures load");
     let fake = fake();
@@ -294,4 +300,122 @@ async fn create_102_with_the_real_fixtures() {
     assert_eq!(r.result(), "ok", "{}", summary(&r));
     let again = e.plan(&ids(&[102]), CREATE).await.unwrap();
     assert!(again.is_empty(), "{}", plan_text(&again));
+}
+
+/// Stand-ins for the Phoenix site's scripts (not part of the fixtures): every feature installer
+/// and application script prints how it was called; the Step-CA application script installs the
+/// in-guest health check CT 103 runs.
+fn site_script_stubs() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, body: &str| {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    for f in ["base_setup", "trusted_ca", "step_cli", "step_ca", "traefik"] {
+        write(
+            &format!("lxc_setup/phoenix_hypervisor_feature_install_{f}.sh"),
+            "#!/bin/sh\necho \"$(basename \"$0\") $*\"\n",
+        );
+    }
+    write(
+        "phoenix_hypervisor_lxc_102.sh",
+        "#!/bin/sh\necho \"traefik app for $1\"\n",
+    );
+    write(
+        "phoenix_hypervisor_lxc_103.sh",
+        "#!/bin/sh\nset -e\nd=\"$PHX_GUEST_ROOT/usr/local/phoenix_hypervisor/bin/health_checks\"\nmkdir -p \"$d\"\nprintf '#!/bin/sh\\nexit 0\\n' > \"$d/check_step_ca.sh\"\nchmod +x \"$d/check_step_ca.sh\"\necho \"step-ca app for $1\"\n",
+    );
+    dir
+}
+
+/// Records engine events as text.
+#[derive(Default)]
+struct Events(std::sync::Mutex<Vec<String>>);
+
+impl phx_core::report::Reporter for Events {
+    fn report(&self, e: &phx_core::report::Event<'_>) {
+        use phx_core::report::Event;
+        let line = match e {
+            Event::Retry {
+                id,
+                op,
+                attempt,
+                error,
+                ..
+            } => format!("{id} retry {op} #{attempt}: {error}"),
+            Event::Output { id, source, line } => format!("{id} [{source}] {line}"),
+            Event::StepFinished {
+                id,
+                op,
+                error: Some(e),
+                ..
+            } => format!("{id} {op} failed: {e}"),
+            _ => return,
+        };
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+#[tokio::test]
+async fn health_check_passes_on_its_second_attempt() {
+    use std::os::unix::fs::PermissionsExt;
+    let fake = fake();
+    run(&engine(&fake, example()), &[101], CREATE).await;
+    let bin = fake.guest_root(gid(101)).join("usr/local/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("flaky"),
+        "#!/bin/sh\nf=\"$PHX_GUEST_ROOT/tmp/flaky.count\"\nn=$(cat \"$f\" 2>/dev/null || echo 0)\nn=$((n+1))\necho $n > \"$f\"\nif [ $n -ge 2 ]; then echo \"ready on attempt $n\"; exit 0; fi\necho \"not ready (attempt $n)\"\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("flaky"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut inv = example();
+    let ct = inv.lxc.get_mut(&gid(101)).unwrap();
+    ct.memory_mb = 768;
+    ct.health_check = Some(phx_core::config::HealthCheck {
+        command: "/usr/local/bin/flaky".into(),
+        retries: 3,
+        interval: 0,
+    });
+    let e = engine(&fake, inv);
+    let plan = e.plan(&ids(&[101]), CREATE).await.unwrap();
+    let events = Events::default();
+    let r = e.apply(&plan, &events).await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    insta::assert_snapshot!(events.0.lock().unwrap().join("\n"), @r"
+    101 [health-check /usr/local/bin/flaky] not ready (attempt 1)
+    101 retry health-check #1: exit code 1
+    101 [health-check /usr/local/bin/flaky] ready on attempt 2
+    ");
+}
+
+#[tokio::test]
+async fn rerun_skips_features_and_rerun_features_forces_them() {
+    let fake = fake();
+    let e = engine(&fake, example());
+    run(&e, &[101], CREATE).await;
+    let desc = fake.with(|c| c.guests[&101].config.get("description").cloned());
+    assert_eq!(
+        desc.as_deref(),
+        Some("[phx] features=base_setup,dns_server app=homelab_dns.sh@7ea24fa8070d91d3")
+    );
+    let again = e.plan(&ids(&[101]), CREATE).await.unwrap();
+    assert!(again.is_empty(), "{}", plan_text(&again));
+    let forced = engine(&fake, example()).with_options(phx_core::engine::EngineOptions {
+        rerun_features: true,
+        jobs: 1,
+        retry: phx_core::engine::RetryPolicy::fast(),
+        ..Default::default()
+    });
+    let plan = forced.plan(&ids(&[101]), CREATE).await.unwrap();
+    insta::assert_snapshot!(plan_text(&plan), @r"
+    900 Base-Template (Stopped)
+    101 dns (Running, target)
+      feature dns_server [--rerun-features]
+      record features in the description [so a re-run skips them]
+      health-check  [the guest changed]
+    ");
 }
