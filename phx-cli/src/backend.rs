@@ -59,8 +59,16 @@ pub fn default_sim_state() -> PathBuf {
     base.join("phx").join("sim.json")
 }
 
+/// `$XDG_STATE_HOME/phx/logs`: per-guest script logs.
+pub fn logs_dir() -> PathBuf {
+    default_sim_state().with_file_name("logs")
+}
+
+/// The sim state file, absolute (guest scratch directories are derived from it and used as
+/// working directories).
 pub fn sim_state(g: &GlobalArgs) -> PathBuf {
-    g.sim_state.clone().unwrap_or_else(default_sim_state)
+    let p = g.sim_state.clone().unwrap_or_else(default_sim_state);
+    std::path::absolute(&p).unwrap_or(p)
 }
 
 /// Open the chosen backend.

@@ -19,6 +19,8 @@ pub struct Ctx {
     pub g: GlobalArgs,
     pub out: Output,
     pub cancel: CancelToken,
+    /// `--rerun-features` of the converge commands.
+    pub rerun_features: bool,
     opened: Option<Opened>,
 }
 
@@ -35,6 +37,7 @@ impl Ctx {
             g,
             out,
             cancel,
+            rerun_features: false,
             opened: None,
         }
     }
@@ -142,6 +145,10 @@ impl Ctx {
         } else {
             Mode::Bars
         };
-        Progress::new(mode)
+        Progress::new(
+            mode,
+            self.g.verbose > 0 && !self.out.json(),
+            crate::backend::logs_dir(),
+        )
     }
 }

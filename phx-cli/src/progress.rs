@@ -24,6 +24,12 @@ pub enum Mode {
 /// The CLI's [`Reporter`].
 pub struct Progress {
     mode: Mode,
+    /// Print script output live (`-v`).
+    stream: bool,
+    /// `<logs>/<ID>/<run>.log` files, opened on first output.
+    logs: std::path::PathBuf,
+    run: String,
+    files: Mutex<HashMap<GuestId, Option<std::fs::File>>>,
     multi: MultiProgress,
     bars: Mutex<HashMap<GuestId, (ProgressBar, String)>>,
     names: Mutex<HashMap<GuestId, String>>,
@@ -50,17 +56,42 @@ fn line(s: &str) {
 }
 
 impl Progress {
-    pub fn new(mode: Mode) -> Self {
+    pub fn new(mode: Mode, stream: bool, logs: std::path::PathBuf) -> Self {
         let multi = MultiProgress::with_draw_target(if mode == Mode::Bars {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
         });
+        let run = now().replace([' ', ':'], "").replacen('-', "", 2);
         Self {
             mode,
+            stream,
+            logs,
+            run,
+            files: Mutex::new(HashMap::new()),
             multi,
             bars: Mutex::new(HashMap::new()),
             names: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Append a script line to the guest's log of this run (`$XDG_STATE_HOME/phx/logs/<ID>/`).
+    fn log(&self, id: GuestId, source: &str, line: &str) {
+        let mut files = self
+            .files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let f = files.entry(id).or_insert_with(|| {
+            let dir = self.logs.join(id.to_string());
+            std::fs::create_dir_all(&dir).ok()?;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("{}.log", self.run)))
+                .ok()
+        });
+        if let Some(f) = f {
+            let _ = writeln!(f, "{} [{source}] {line}", now());
         }
     }
 
@@ -100,6 +131,18 @@ impl Progress {
 
 impl Reporter for Progress {
     fn report(&self, e: &Event<'_>) {
+        if let Event::Output {
+            id,
+            source,
+            line: l,
+        } = e
+        {
+            self.log(*id, source, l);
+            if self.stream && self.mode != Mode::Silent {
+                self.println(&format!("{} | [{source}] {l}", self.label(*id)));
+            }
+            return;
+        }
         if self.mode == Mode::Silent {
             if let Event::GuestStarted { id, name, .. } = e {
                 self.names
@@ -180,7 +223,6 @@ impl Reporter for Progress {
                     .unwrap_or_default();
                 self.println(&format!("warning: {who}{message}"));
             }
-            Event::Output { id, line: l } => self.println(&format!("{} | {l}", self.label(*id))),
             Event::GuestFinished { id, outcome } => {
                 let word = match outcome {
                     Outcome::Changed => "changed",

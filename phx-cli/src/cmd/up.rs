@@ -12,9 +12,13 @@ pub struct UpArgs {
     /// Guests to bring up (default: every defined guest)
     #[arg(value_name = "ID")]
     pub ids: Vec<GuestId>,
+    /// Run features again even when a guest's description records them as applied
+    #[arg(long)]
+    pub rerun_features: bool,
 }
 
 pub async fn run(ctx: &mut Ctx, a: UpArgs) -> anyhow::Result<u8> {
+    ctx.rerun_features = a.rerun_features;
     let code = crate::cmd::run_op(ctx, None, &a.ids, Operation::Up, "up").await?;
     if !ctx.out.json() && !ctx.g.dry_run && !ctx.cancel.is_cancelled() {
         let rows = rows(ctx, None, &a.ids).await?;

@@ -1,7 +1,10 @@
 //! `phx lxc ...` and `phx vm ...`: the same verbs for both kinds.
 
+mod exec;
 mod list;
+mod snapshot;
 pub mod status;
+mod test;
 
 use clap::{Args, Subcommand};
 use phx_core::engine::Operation;
@@ -18,12 +21,21 @@ pub struct Ids {
     pub ids: Vec<GuestId>,
 }
 
+#[derive(Debug, Args)]
+pub struct ConvergeArgs {
+    #[command(flatten)]
+    pub ids: Ids,
+    /// Run features again even when the guest's description records them as applied
+    #[arg(long)]
+    pub rerun_features: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum GuestCommand {
     /// Create missing prerequisites (dependency order), then converge the named guests
-    Create(Ids),
+    Create(ConvergeArgs),
     /// Converge existing guests to their config (error if one does not exist)
-    Reconfigure(Ids),
+    Reconfigure(ConvergeArgs),
     /// Start guests, runnable prerequisites first (templates are never started)
     Start(Ids),
     /// Stop guests (clean shutdown, then hard stop after 60 s)
@@ -52,16 +64,24 @@ pub enum GuestCommand {
     },
     /// Every guest of this kind on the cluster, defined in the config or not
     List,
+    /// Run the guest's test suites inside it (PASS/FAIL per test)
+    Test(test::TestArgs),
+    /// Create, list, roll back or delete snapshots
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
+    /// Run one command in the guest; its exit code is passed through
+    Exec(exec::ExecArgs),
 }
 
 pub async fn run(ctx: &mut Ctx, kind: GuestKind, cmd: GuestCommand) -> anyhow::Result<u8> {
     use crate::cmd::run_op;
     match cmd {
         GuestCommand::Create(a) => {
+            ctx.rerun_features = a.rerun_features;
             run_op(
                 ctx,
                 Some(kind),
-                &a.ids,
+                &a.ids.ids,
                 Operation::Converge {
                     require_existing: false,
                 },
@@ -70,10 +90,11 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind, cmd: GuestCommand) -> anyhow::R
             .await
         }
         GuestCommand::Reconfigure(a) => {
+            ctx.rerun_features = a.rerun_features;
             run_op(
                 ctx,
                 Some(kind),
-                &a.ids,
+                &a.ids.ids,
                 Operation::Converge {
                     require_existing: true,
                 },
@@ -110,5 +131,8 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind, cmd: GuestCommand) -> anyhow::R
         }
         GuestCommand::Status { ids } => status::run(ctx, Some(kind), &ids).await,
         GuestCommand::List => list::run(ctx, kind).await,
+        GuestCommand::Test(a) => test::run(ctx, kind, a).await,
+        GuestCommand::Snapshot(c) => snapshot::run(ctx, kind, c).await,
+        GuestCommand::Exec(a) => exec::run(ctx, kind, a).await,
     }
 }

@@ -1,0 +1,143 @@
+//! `phx lxc test <ID> [--suite NAME] [--junit FILE]`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use phx_core::engine::suite::TestReport;
+use phx_core::types::{GuestId, GuestKind};
+
+use crate::cmd::check_ids;
+use crate::context::Ctx;
+use crate::error::{EXIT_FAILED, EXIT_OK, usage};
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Guest id
+    pub id: GuestId,
+    /// Run only this suite (default: all of the guest's suites)
+    #[arg(long, value_name = "NAME")]
+    pub suite: Option<String>,
+    /// Also write a JUnit XML report
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+pub async fn run(ctx: &mut Ctx, kind: GuestKind, a: TestArgs) -> anyhow::Result<u8> {
+    let inv = ctx.inventory()?;
+    check_ids(&inv, Some(kind), &[a.id], "test")?;
+    let engine = ctx.engine(inv)?;
+    // an unknown suite is a usage error that lists the ones there are
+    engine
+        .test_plan(a.id, a.suite.as_deref())
+        .map_err(|e| usage(e.to_string()))?;
+    let progress = ctx.progress();
+    let report = engine
+        .run_tests(a.id, a.suite.as_deref(), &progress)
+        .await?;
+    if let Some(path) = &a.junit {
+        std::fs::write(path, junit(&report))
+            .map_err(|e| anyhow::anyhow!("writing the JUnit report {}: {e}", path.display()))?;
+    }
+    if ctx.out.json() {
+        ctx.out.json_doc(&serde_json::json!({ "id": report.id, "kind": report.kind, "name": report.name, "passed": report.passed(), "failed": report.failed(), "tests": report.results }));
+    } else {
+        ctx.out.text(&human(ctx, &report));
+    }
+    Ok(if report.failed() == 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+fn human(ctx: &Ctx, r: &TestReport) -> String {
+    let mut s = String::new();
+    if r.results.is_empty() {
+        return format!(
+            "{} {} ({}) has no tests.\n",
+            r.kind.proxmox_word(),
+            r.id,
+            r.name
+        );
+    }
+    for t in &r.results {
+        let verdict = if t.passed {
+            ctx.out.paint("PASS", "32;1")
+        } else {
+            ctx.out.paint("FAIL", "31;1")
+        };
+        s.push_str(&format!(
+            "{verdict}  {} / {}  ({:.2}s)\n",
+            t.suite,
+            t.name,
+            t.duration.as_secs_f64()
+        ));
+        for line in t.output.lines() {
+            s.push_str(&format!("    {line}\n"));
+        }
+    }
+    s.push_str(&format!("{} passed, {} failed\n", r.passed(), r.failed()));
+    s
+}
+
+fn xml(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {}
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// A JUnit XML report: one `<testsuite>` per suite.
+pub fn junit(r: &TestReport) -> String {
+    let total: f64 = r.results.iter().map(|t| t.duration.as_secs_f64()).sum();
+    let mut s = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{total:.3}\">\n",
+        xml(&format!("phx {} test {} ({})", r.kind.noun(), r.id, r.name)),
+        r.results.len(),
+        r.failed()
+    );
+    let mut suites: Vec<&str> = r.results.iter().map(|t| t.suite.as_str()).collect();
+    suites.dedup();
+    for suite in suites {
+        let cases: Vec<_> = r.results.iter().filter(|t| t.suite == suite).collect();
+        let time: f64 = cases.iter().map(|t| t.duration.as_secs_f64()).sum();
+        s.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{time:.3}\">\n",
+            xml(suite),
+            cases.len(),
+            cases.iter().filter(|t| !t.passed).count()
+        ));
+        for t in cases {
+            s.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" time=\"{:.3}\">\n",
+                xml(&format!("{}.{}.{suite}", r.id, r.name)),
+                xml(&t.name),
+                xml(&t.path),
+                t.duration.as_secs_f64()
+            ));
+            if !t.passed {
+                s.push_str(&format!(
+                    "      <failure message=\"exit code {}\">{}</failure>\n",
+                    t.exit_code,
+                    xml(&t.output)
+                ));
+            }
+            s.push_str(&format!(
+                "      <system-out>{}</system-out>\n    </testcase>\n",
+                xml(&t.output)
+            ));
+        }
+        s.push_str("  </testsuite>\n");
+    }
+    s.push_str("</testsuites>\n");
+    s
+}
