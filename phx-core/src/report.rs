@@ -97,6 +97,29 @@ pub enum Event<'a> {
         /// The line.
         line: &'a str,
     },
+    /// A `phx hypervisor` step began (on the node, not a guest).
+    HostStepStarted {
+        /// Operation.
+        op: &'a str,
+        /// Human detail.
+        detail: &'a str,
+    },
+    /// A `phx hypervisor` step ended.
+    HostStepFinished {
+        /// Operation.
+        op: &'a str,
+        /// How long it took.
+        duration: Duration,
+        /// The error, if it failed.
+        error: Option<&'a str>,
+    },
+    /// A line of output from a host step or host test.
+    HostOutput {
+        /// What produced it.
+        source: &'a str,
+        /// The line.
+        line: &'a str,
+    },
     /// Work on a guest ended.
     GuestFinished {
         /// Guest.

@@ -103,6 +103,8 @@ pub trait Hypervisor: Send + Sync + Debug {
     /// Replace the cluster firewall rules.
     async fn set_cluster_firewall_rules(&self, rules: &[FirewallRule]) -> Result<()>;
 
+    /// Linux bridges of a node (`GET /nodes/{node}/network?type=bridge`).
+    async fn bridges(&self, node: &NodeName) -> Result<Vec<String>>;
     /// Node DNS: `(search domain, nameservers)`.
     async fn node_dns(&self, node: &NodeName) -> Result<(Option<String>, Vec<String>)>;
     /// Set node DNS.

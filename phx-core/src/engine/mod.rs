@@ -18,6 +18,7 @@
 //! ```
 
 mod execute;
+pub mod host;
 mod lxc;
 mod observe;
 mod plan;
@@ -749,7 +750,7 @@ impl Engine {
     }
 
     /// Where an OS template lives: `(storage, file name, present)`.
-    async fn resolve_template(
+    pub(crate) async fn resolve_template(
         &self,
         w: &World<'_>,
         node: &NodeName,

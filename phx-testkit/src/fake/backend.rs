@@ -904,6 +904,15 @@ impl Hypervisor for FakeBackend {
         sync(&self.inner, |c| c.set_cluster_firewall(None, Some(rules)))
     }
 
+    async fn bridges(&self, node: &NodeName) -> Result<Vec<String>> {
+        read(&self.inner, "node.network", node.to_string(), |c| {
+            c.nodes
+                .get(node.as_str())
+                .map(|n| n.bridges.clone())
+                .ok_or_else(|| PveError::param("node", format!("no such cluster node '{node}'")))
+        })
+    }
+
     async fn node_dns(&self, node: &NodeName) -> Result<(Option<String>, Vec<String>)> {
         read(&self.inner, "node.dns", node.to_string(), |c| {
             let n = c

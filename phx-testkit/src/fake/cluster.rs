@@ -122,6 +122,7 @@ impl FakeCluster {
                         timezone: "UTC".into(),
                         maxcpu: 16,
                         maxmem: 64 * GIB,
+                        bridges: vec!["vmbr0".to_string()],
                     },
                 )
             })

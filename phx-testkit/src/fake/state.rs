@@ -24,6 +24,13 @@ pub struct FakeNode {
     pub maxcpu: u64,
     /// Memory bytes.
     pub maxmem: u64,
+    /// Linux bridges (`vmbr0`).
+    #[serde(default = "default_bridges")]
+    pub bridges: Vec<String>,
+}
+
+fn default_bridges() -> Vec<String> {
+    vec!["vmbr0".to_string()]
 }
 
 /// A storage definition (`storage.cfg`).

@@ -1108,6 +1108,18 @@ impl Router {
         r: &str,
     ) -> Result<Reply, PveError> {
         match (method, rest) {
+            (Method::Get, ["network"]) => {
+                let p = check(r, params, &[("type", Str, false)], None)?;
+                c.count("node.network", false, node.to_string());
+                let kind = p.str("type");
+                let list: Vec<Value> = c.nodes[node]
+                    .bridges
+                    .iter()
+                    .filter(|_| kind.is_none_or(|k| k == "bridge" || k == "any_bridge"))
+                    .map(|b| json!({"iface": b, "type": "bridge", "active": 1, "autostart": 1, "families": ["inet"], "method": "manual", "priority": 3}))
+                    .collect();
+                Ok(Reply::data(Value::Array(list)))
+            }
             (Method::Get, ["dns"]) => {
                 check(r, params, &[], None)?;
                 c.count("node.dns", false, node.to_string());
