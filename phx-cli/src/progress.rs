@@ -75,6 +75,17 @@ impl Progress {
         }
     }
 
+    /// Append a host step's line to `logs/host/<run>.log`.
+    fn log_host(&self, source: &str, line: &str) {
+        let dir = self.logs.join("host");
+        if std::fs::create_dir_all(&dir).is_err() {
+            return;
+        }
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{}.log", self.run))) {
+            let _ = writeln!(f, "{} [{source}] {line}", now());
+        }
+    }
+
     /// Append a script line to the guest's log of this run (`$XDG_STATE_HOME/phx/logs/<ID>/`).
     fn log(&self, id: GuestId, source: &str, line: &str) {
         let mut files = self
@@ -131,6 +142,32 @@ impl Progress {
 
 impl Reporter for Progress {
     fn report(&self, e: &Event<'_>) {
+        match e {
+            Event::HostOutput { source, line: l } => {
+                self.log_host(source, l);
+                if self.stream && self.mode != Mode::Silent {
+                    self.println(&format!("host | [{source}] {l}"));
+                }
+                return;
+            }
+            Event::HostStepStarted { op, detail } => {
+                self.println(&format!("host: {op} {detail}"));
+                return;
+            }
+            Event::HostStepFinished {
+                op,
+                duration,
+                error: Some(err),
+            } => {
+                self.println(&format!(
+                    "host: {op} failed after {:.1}s: {err}",
+                    duration.as_secs_f64()
+                ));
+                return;
+            }
+            Event::HostStepFinished { .. } => return,
+            _ => {}
+        }
         if let Event::Output {
             id,
             source,

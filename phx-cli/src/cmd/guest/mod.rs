@@ -4,7 +4,7 @@ mod exec;
 mod list;
 mod snapshot;
 pub mod status;
-mod test;
+pub mod test;
 
 use clap::{Args, Subcommand};
 use phx_core::engine::Operation;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use phx_core::engine::suite::TestReport;
+use phx_core::engine::suite::TestResult;
 use phx_core::types::{GuestId, GuestKind};
 
 use crate::cmd::check_ids;
@@ -35,13 +35,17 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind, a: TestArgs) -> anyhow::Result<
         .run_tests(a.id, a.suite.as_deref(), &progress)
         .await?;
     if let Some(path) = &a.junit {
-        std::fs::write(path, junit(&report))
+        let title = format!("phx {} test {} ({})", report.kind.noun(), report.id, report.name);
+        let prefix = format!("{}.{}", report.id, report.name);
+        std::fs::write(path, junit(&title, &prefix, &report.results))
             .map_err(|e| anyhow::anyhow!("writing the JUnit report {}: {e}", path.display()))?;
     }
     if ctx.out.json() {
         ctx.out.json_doc(&serde_json::json!({ "id": report.id, "kind": report.kind, "name": report.name, "passed": report.passed(), "failed": report.failed(), "tests": report.results }));
+    } else if report.results.is_empty() {
+        ctx.out.text(&format!("{} {} ({}) has no tests.", report.kind.proxmox_word(), report.id, report.name));
     } else {
-        ctx.out.text(&human(ctx, &report));
+        ctx.out.text(&human(ctx, &report.results));
     }
     Ok(if report.failed() == 0 {
         EXIT_OK
@@ -50,33 +54,18 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind, a: TestArgs) -> anyhow::Result<
     })
 }
 
-fn human(ctx: &Ctx, r: &TestReport) -> String {
+/// PASS/FAIL lines with indented output, then a count.
+pub fn human(ctx: &Ctx, results: &[TestResult]) -> String {
     let mut s = String::new();
-    if r.results.is_empty() {
-        return format!(
-            "{} {} ({}) has no tests.\n",
-            r.kind.proxmox_word(),
-            r.id,
-            r.name
-        );
-    }
-    for t in &r.results {
-        let verdict = if t.passed {
-            ctx.out.paint("PASS", "32;1")
-        } else {
-            ctx.out.paint("FAIL", "31;1")
-        };
-        s.push_str(&format!(
-            "{verdict}  {} / {}  ({:.2}s)\n",
-            t.suite,
-            t.name,
-            t.duration.as_secs_f64()
-        ));
+    for t in results {
+        let verdict = if t.passed { ctx.out.paint("PASS", "32;1") } else { ctx.out.paint("FAIL", "31;1") };
+        s.push_str(&format!("{verdict}  {} / {}  ({:.2}s)\n", t.suite, t.name, t.duration.as_secs_f64()));
         for line in t.output.lines() {
             s.push_str(&format!("    {line}\n"));
         }
     }
-    s.push_str(&format!("{} passed, {} failed\n", r.passed(), r.failed()));
+    let failed = results.iter().filter(|t| !t.passed).count();
+    s.push_str(&format!("{} passed, {failed} failed\n", results.len() - failed));
     s
 }
 
@@ -97,44 +86,22 @@ fn xml(s: &str) -> String {
 }
 
 /// A JUnit XML report: one `<testsuite>` per suite.
-pub fn junit(r: &TestReport) -> String {
-    let total: f64 = r.results.iter().map(|t| t.duration.as_secs_f64()).sum();
-    let mut s = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{total:.3}\">\n",
-        xml(&format!("phx {} test {} ({})", r.kind.noun(), r.id, r.name)),
-        r.results.len(),
-        r.failed()
-    );
-    let mut suites: Vec<&str> = r.results.iter().map(|t| t.suite.as_str()).collect();
+pub fn junit(title: &str, prefix: &str, results: &[TestResult]) -> String {
+    let total: f64 = results.iter().map(|t| t.duration.as_secs_f64()).sum();
+    let failed = results.iter().filter(|t| !t.passed).count();
+    let mut s = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{}\" tests=\"{}\" failures=\"{failed}\" time=\"{total:.3}\">\n", xml(title), results.len());
+    let mut suites: Vec<&str> = results.iter().map(|t| t.suite.as_str()).collect();
     suites.dedup();
     for suite in suites {
-        let cases: Vec<_> = r.results.iter().filter(|t| t.suite == suite).collect();
+        let cases: Vec<_> = results.iter().filter(|t| t.suite == suite).collect();
         let time: f64 = cases.iter().map(|t| t.duration.as_secs_f64()).sum();
-        s.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{time:.3}\">\n",
-            xml(suite),
-            cases.len(),
-            cases.iter().filter(|t| !t.passed).count()
-        ));
+        s.push_str(&format!("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{time:.3}\">\n", xml(suite), cases.len(), cases.iter().filter(|t| !t.passed).count()));
         for t in cases {
-            s.push_str(&format!(
-                "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" time=\"{:.3}\">\n",
-                xml(&format!("{}.{}.{suite}", r.id, r.name)),
-                xml(&t.name),
-                xml(&t.path),
-                t.duration.as_secs_f64()
-            ));
+            s.push_str(&format!("    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" time=\"{:.3}\">\n", xml(&format!("{prefix}.{suite}")), xml(&t.name), xml(&t.path), t.duration.as_secs_f64()));
             if !t.passed {
-                s.push_str(&format!(
-                    "      <failure message=\"exit code {}\">{}</failure>\n",
-                    t.exit_code,
-                    xml(&t.output)
-                ));
+                s.push_str(&format!("      <failure message=\"exit code {}\">{}</failure>\n", t.exit_code, xml(&t.output)));
             }
-            s.push_str(&format!(
-                "      <system-out>{}</system-out>\n    </testcase>\n",
-                xml(&t.output)
-            ));
+            s.push_str(&format!("      <system-out>{}</system-out>\n    </testcase>\n", xml(&t.output)));
         }
         s.push_str("  </testsuite>\n");
     }
