@@ -1424,6 +1424,22 @@ impl Hypervisor for PctBackend {
         self.inner.set_fw_rules("/cluster/firewall", rules).await
     }
 
+    async fn bridges(&self, node: &NodeName) -> Result<Vec<String>> {
+        let v = self
+            .inner
+            .get(&format!("/nodes/{node}/network"), &[("type", s("bridge"))])
+            .await?;
+        let mut b: Vec<String> = v
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i["iface"].as_str().map(str::to_string))
+            .collect();
+        b.sort();
+        Ok(b)
+    }
+
     async fn node_dns(&self, node: &NodeName) -> Result<(Option<String>, Vec<String>)> {
         let m = parse::string_map(&self.inner.get(&format!("/nodes/{node}/dns"), &[]).await?);
         let servers = ["dns1", "dns2", "dns3"]

@@ -1,4 +1,7 @@
 //! Integration tests of phx-backend-pct (one binary): the conformance suite against the fake
 //! executables, argv snapshots, parsers against real Proxmox output, the ssh runner.
 
+mod argv;
 mod conformance;
+mod parsers;
+mod ssh;
