@@ -109,15 +109,15 @@ pub(crate) fn parse_rule(v: &Value, p: JsonPath, s: &mut Sink) -> Option<Firewal
         .opt_bool(s, "enable")
         .or_else(|| o.opt_bool(s, "enabled"))
         .unwrap_or(true);
-    if let (Some(pr), Some(_)) = (&proto, &dport) {
-        if !pr.has_ports() {
-            s.error(
-                &o.path.key(dport_key),
-                "value",
-                format!("ports need a port-based protocol (tcp or udp), not {pr}"),
-            );
-            o.failed = true;
-        }
+    if let (Some(pr), Some(_)) = (&proto, &dport)
+        && !pr.has_ports()
+    {
+        s.error(
+            &o.path.key(dport_key),
+            "value",
+            format!("ports need a port-based protocol (tcp or udp), not {pr}"),
+        );
+        o.failed = true;
     }
     let failed = o.failed;
     o.extra(s, &[]);
@@ -138,7 +138,7 @@ pub(crate) fn parse_rule(v: &Value, p: JsonPath, s: &mut Sink) -> Option<Firewal
     })
 }
 
-fn address(o: &mut Obj<'_>, s: &mut Sink, key: &str) -> Option<String> {
+fn address(o: &mut Obj<'_>, s: &mut Sink, key: &'static str) -> Option<String> {
     let (v, p) = o.raw(key)?;
     match v.as_str().map(FirewallRule::check_address) {
         Some(Ok(a)) => Some(a),
@@ -163,7 +163,7 @@ fn address(o: &mut Obj<'_>, s: &mut Sink, key: &str) -> Option<String> {
 pub(crate) fn enum_field<T: std::str::FromStr>(
     o: &mut Obj<'_>,
     s: &mut Sink,
-    key: &str,
+    key: &'static str,
     allowed: &str,
 ) -> Option<T> {
     match o.raw(key) {

@@ -1,6 +1,8 @@
 //! Findings: what the loader and the semantic checks report, each naming file, JSON path and check.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -41,33 +43,86 @@ impl fmt::Display for Finding {
 }
 
 /// A JSON path, printed like `lxc_configs."102".firewall.rules[2].port`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct JsonPath(Vec<Seg>);
+///
+/// The loader gives every value it reads a path, almost always unused (paths are for
+/// findings), so making one must not allocate: the last segment is held inline and borrows
+/// `'static` keys, and the segments before it are shared with the parent path. Only
+/// extending a path that already has an inline segment allocates; [`JsonPath::sealed`] does
+/// that once for a path that is extended many times (an object's path, an array's path).
+#[derive(Debug, Clone, Default)]
+pub struct JsonPath {
+    base: Option<Arc<Link>>,
+    last: Option<Seg>,
+}
+
+#[derive(Debug)]
+struct Link {
+    parent: Option<Arc<Link>>,
+    seg: Seg,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seg {
-    Key(String),
+    Key(Cow<'static, str>),
     Index(usize),
 }
 
 impl JsonPath {
     /// The root.
     pub fn root() -> Self {
-        Self(Vec::new())
+        Self::default()
     }
     /// `self.key`.
     pub fn key(&self, k: &str) -> Self {
-        let mut v = self.0.clone();
-        v.push(Seg::Key(k.to_string()));
-        Self(v)
+        self.push(Seg::Key(Cow::Owned(k.to_string())))
+    }
+    /// `self.key` for a key known at compile time (no copy of the key).
+    pub(crate) fn field(&self, k: &'static str) -> Self {
+        self.push(Seg::Key(Cow::Borrowed(k)))
     }
     /// `self[i]`.
     pub fn index(&self, i: usize) -> Self {
-        let mut v = self.0.clone();
-        v.push(Seg::Index(i));
-        Self(v)
+        self.push(Seg::Index(i))
+    }
+    fn push(&self, seg: Seg) -> Self {
+        Self {
+            base: self.clone().sealed().base,
+            last: Some(seg),
+        }
+    }
+    /// The same path with every segment shared, so extending it does not allocate.
+    pub(crate) fn sealed(self) -> Self {
+        match self.last {
+            None => self,
+            Some(seg) => Self {
+                base: Some(Arc::new(Link {
+                    parent: self.base,
+                    seg,
+                })),
+                last: None,
+            },
+        }
+    }
+    /// The segments from the root.
+    fn segments(&self) -> Vec<&Seg> {
+        let mut out: Vec<&Seg> = self.last.iter().collect();
+        let mut cur = &self.base;
+        while let Some(link) = cur {
+            out.push(&link.seg);
+            cur = &link.parent;
+        }
+        out.reverse();
+        out
     }
 }
+
+impl PartialEq for JsonPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.segments() == other.segments()
+    }
+}
+
+impl Eq for JsonPath {}
 
 fn is_plain(k: &str) -> bool {
     let b = k.as_bytes();
@@ -79,7 +134,7 @@ fn is_plain(k: &str) -> bool {
 
 impl fmt::Display for JsonPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, s) in self.0.iter().enumerate() {
+        for (i, s) in self.segments().into_iter().enumerate() {
             match s {
                 Seg::Key(k) => {
                     if i > 0 {

@@ -399,18 +399,15 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> HypervisorConfig {
         }
         cfg.firewall = top_fw.or(nested);
         // The remaining shared_volumes entries are the legacy bind-mount mechanism (unused).
-        let legacy: Vec<String> = [
+        const LEGACY: [&str; 6] = [
             "ssl_certs",
             "nginx_sites",
             "nginx_logs",
             "ollama_models",
             "llamacpp_models",
             "vllm_models",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        for k in &legacy {
+        ];
+        for k in LEGACY {
             if let Some(v) = sv.value(k) {
                 cfg.informational.insert(format!("shared_volumes.{k}"), v);
             }
@@ -545,7 +542,7 @@ fn parse_zfs(z: &mut Obj<'_>, s: &mut Sink) -> Zfs {
 
 fn parse_host_firewall(f: &mut Obj<'_>, s: &mut Sink, found_at: &str) -> HostFirewall {
     let enabled = f.opt_bool(s, "enabled").unwrap_or(false);
-    let policy = |f: &mut Obj<'_>, s: &mut Sink, k: &str| {
+    let policy = |f: &mut Obj<'_>, s: &mut Sink, k: &'static str| {
         f.raw(k)
             .and_then(|(v, p)| enum_value::<FirewallAction>(v, &p, s, "ACCEPT, DROP, REJECT"))
     };

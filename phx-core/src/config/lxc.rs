@@ -13,8 +13,9 @@ use super::common::{
 };
 use super::finding::{JsonPath, Sink};
 use super::reader::{Obj, parse_value, type_name};
+use super::validate::Context;
 use crate::propstr::{LxcFeatures, NetIp};
-use crate::types::{GuestId, Hostname, MacAddr, NodeName, SnapshotName, StorageId};
+use crate::types::{GuestId, GuestKind, Hostname, MacAddr, NodeName, SnapshotName, StorageId};
 
 /// How a container comes into existence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -239,8 +240,13 @@ const ROOT_DEFAULTS: &[&str] = &[
     "nvidia_runfile_url",
 ];
 
-pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> BTreeMap<GuestId, LxcSpec> {
-    let mut out = BTreeMap::new();
+/// The containers of the file, or `None` when it is not an LXC config file at all. Where each
+/// container is defined, and which ones had errors, goes into `ctx`.
+pub(crate) fn parse_file(
+    root: &Value,
+    s: &mut Sink,
+    ctx: &mut Context,
+) -> Option<BTreeMap<GuestId, LxcSpec>> {
     let Some(rootmap) = root.as_object() else {
         s.error(
             &JsonPath::root(),
@@ -250,7 +256,7 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> BTreeMap<GuestId, LxcSpe
                 type_name(root)
             ),
         );
-        return out;
+        return None;
     };
     let Some(configs) = rootmap.get("lxc_configs") else {
         s.error(
@@ -258,9 +264,9 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> BTreeMap<GuestId, LxcSpe
             "shape",
             "missing \"lxc_configs\": this does not look like a Phoenix LXC config file",
         );
-        return out;
+        return None;
     };
-    let cpath = JsonPath::root().key("lxc_configs");
+    let cpath = JsonPath::root().field("lxc_configs").sealed();
     let Some(configs) = configs.as_object() else {
         s.error(
             &cpath,
@@ -270,7 +276,7 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> BTreeMap<GuestId, LxcSpe
                 type_name(configs)
             ),
         );
-        return out;
+        return None;
     };
     let defaults: Map<String, Value> = rootmap
         .iter()
@@ -279,9 +285,16 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> BTreeMap<GuestId, LxcSpe
         .collect();
     for k in defaults.keys() {
         if !ROOT_DEFAULTS.contains(&k.as_str()) && !LXC_KEYS.contains(&k.as_str()) {
-            s.warn(&JsonPath::root().key(k), "unknown-key", format!("top-level key {k:?} is neither a container default nor used by phx; it is kept but has no effect"));
+            s.warn(
+                &JsonPath::root().key(k),
+                "unknown-key",
+                format!(
+                    "top-level key {k:?} is neither a container default nor used by phx; it is kept but has no effect"
+                ),
+            );
         }
     }
+    let mut out = BTreeMap::new();
     for (key, v) in configs {
         let p = cpath.key(key);
         let id = match key.parse::<GuestId>() {
@@ -291,12 +304,27 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> BTreeMap<GuestId, LxcSpe
                 continue;
             }
         };
-        let Some(o) = Obj::of(v, p, s) else { continue };
-        if let Some(spec) = parse_one(id, o.with_fallback(&defaults), s) {
-            out.insert(id, spec);
+        // "102" and " 102" are the same container; the second would silently replace the first.
+        if let Some(first) = ctx.paths.get(&(GuestKind::Lxc, id)) {
+            s.error(
+                &p,
+                "duplicate-id",
+                format!("container {id} is already defined at {first}"),
+            );
+            continue;
+        }
+        ctx.paths.insert((GuestKind::Lxc, id), p.clone());
+        let spec = Obj::of(v, p, s).and_then(|o| parse_one(id, o.with_fallback(&defaults), s));
+        match spec {
+            Some(spec) => {
+                out.insert(id, spec);
+            }
+            None => {
+                ctx.invalid.insert(id);
+            }
         }
     }
-    out
+    Some(out)
 }
 
 /// c6672e0 flat vLLM keys.
@@ -362,7 +390,7 @@ fn parse_one(id: GuestId, mut o: Obj<'_>, s: &mut Sink) -> Option<LxcSpec> {
     let name = o.req_parse::<Hostname>(s, "name");
     let node = o.opt_parse::<NodeName>(s, "node");
     let template = o.opt_str(s, "template");
-    let clone_from = o.opt_parse::<GuestId>(s, "clone_from_ctid");
+    let clone_from = o.opt_id(s, "clone_from_ctid");
     let source = match (clone_from, template) {
         (Some(from), t) => {
             if t.is_some() {
@@ -511,7 +539,12 @@ fn parse_one(id: GuestId, mut o: Obj<'_>, s: &mut Sink) -> Option<LxcSpec> {
 }
 
 /// A positive integer (sizes, memory, cores): zero is reported under `non-positive`.
-pub(crate) fn positive(o: &mut Obj<'_>, s: &mut Sink, key: &str, required: bool) -> Option<u64> {
+pub(crate) fn positive(
+    o: &mut Obj<'_>,
+    s: &mut Sink,
+    key: &'static str,
+    required: bool,
+) -> Option<u64> {
     let v = if required {
         o.req_uint(s, key)
     } else {
@@ -530,7 +563,7 @@ pub(crate) fn positive(o: &mut Obj<'_>, s: &mut Sink, key: &str, required: bool)
 }
 
 /// A list of guest ids given as strings or numbers (`["103"]`, `[103]`).
-pub(crate) fn id_list(o: &mut Obj<'_>, s: &mut Sink, key: &str) -> Vec<GuestId> {
+pub(crate) fn id_list(o: &mut Obj<'_>, s: &mut Sink, key: &'static str) -> Vec<GuestId> {
     let mut out = Vec::new();
     for (v, p) in o.arr(s, key) {
         match parse_value::<GuestId>(v, &p, s) {
@@ -542,7 +575,7 @@ pub(crate) fn id_list(o: &mut Obj<'_>, s: &mut Sink, key: &str) -> Vec<GuestId> 
 }
 
 /// A list of script names (features): non-empty, no path separators.
-pub(crate) fn names_list(o: &mut Obj<'_>, s: &mut Sink, key: &str) -> Vec<String> {
+pub(crate) fn names_list(o: &mut Obj<'_>, s: &mut Sink, key: &'static str) -> Vec<String> {
     let mut out = Vec::new();
     for (name, p) in o.str_list(s, key) {
         if name.is_empty()
@@ -701,7 +734,7 @@ fn parse_idmaps(o: &mut Obj<'_>, s: &mut Sink) -> Vec<IdMap> {
     out
 }
 
-fn parse_volumes(o: &mut Obj<'_>, s: &mut Sink, key: &str) -> Vec<StorageVolume> {
+fn parse_volumes(o: &mut Obj<'_>, s: &mut Sink, key: &'static str) -> Vec<StorageVolume> {
     let mut out = Vec::new();
     for (v, p) in o.arr(s, key) {
         let Some(mut m) = Obj::of(v, p, s) else {
@@ -712,15 +745,15 @@ fn parse_volumes(o: &mut Obj<'_>, s: &mut Sink, key: &str) -> Vec<StorageVolume>
         let pool = m.req_parse::<StorageId>(s, "pool");
         let size_gb = positive(&mut m, s, "size_gb", true);
         let mount_point = m.req_str(s, "mount_point");
-        if let Some(mp) = &mount_point {
-            if !mp.starts_with('/') {
-                s.error(
-                    &m.path.key("mount_point"),
-                    "value",
-                    format!("{mp:?} is not an absolute path"),
-                );
-                m.failed = true;
-            }
+        if let Some(mp) = &mount_point
+            && !mp.starts_with('/')
+        {
+            s.error(
+                &m.path.key("mount_point"),
+                "value",
+                format!("{mp:?} is not an absolute path"),
+            );
+            m.failed = true;
         }
         let failed = m.failed;
         m.extra(s, &[]);
@@ -750,15 +783,15 @@ fn parse_binds(o: &mut Obj<'_>, s: &mut Sink) -> Vec<BindMount> {
             ("host_path", &host_path),
             ("container_path", &container_path),
         ] {
-            if let Some(x) = val {
-                if !x.starts_with('/') || x.contains(',') {
-                    s.error(
-                        &m.path.key(k),
-                        "value",
-                        format!("{x:?} is not an absolute path without commas"),
-                    );
-                    m.failed = true;
-                }
+            if let Some(x) = val
+                && (!x.starts_with('/') || x.contains(','))
+            {
+                s.error(
+                    &m.path.key(k),
+                    "value",
+                    format!("{x:?} is not an absolute path without commas"),
+                );
+                m.failed = true;
             }
         }
         let owner_uid = m.opt_uint(s, "owner_uid");

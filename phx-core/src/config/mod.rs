@@ -286,7 +286,8 @@ impl Inventory {
     }
 
     /// Check config text held in memory. A missing LXC or hypervisor text is treated as empty
-    /// (callers reading files report missing files themselves).
+    /// (callers reading files report missing files themselves), except that references to
+    /// guests are not checked without the LXC text.
     pub fn check_sources(src: &Sources, config_dir: PathBuf, scripts_dir: PathBuf) -> Validation {
         let mut findings = Vec::new();
         let mut hs = Sink::new(HYPERVISOR_FILE);
@@ -297,21 +298,24 @@ impl Inventory {
             .map(|v| hypervisor::parse_file(&v, &mut hs))
             .unwrap_or_default();
         findings.append(&mut hs.findings);
+        let mut ctx = validate::Context::default();
         let mut ls = Sink::new(LXC_FILE);
         let lxc = src
             .lxc
             .as_deref()
             .and_then(|t| parse_json(t, &mut ls))
-            .map(|v| lxc::parse_file(&v, &mut ls))
-            .unwrap_or_default();
+            .and_then(|v| lxc::parse_file(&v, &mut ls, &mut ctx));
+        // Without a readable LXC file (the VM file is optional) references cannot be resolved.
+        ctx.complete = lxc.is_some();
         findings.append(&mut ls.findings);
         let mut vs = Sink::new(VM_FILE);
-        let (vm_defaults, vms) = src
+        let vm = src
             .vm
             .as_deref()
             .and_then(|t| parse_json(t, &mut vs))
-            .map(|v| vm::parse_file(&v, &mut vs))
-            .unwrap_or_default();
+            .and_then(|v| vm::parse_file(&v, &mut vs, &mut ctx));
+        ctx.complete &= src.vm.is_none() || vm.is_some();
+        let (vm_defaults, vms) = vm.unwrap_or_default();
         findings.append(&mut vs.findings);
         let mut ss = Sink::new(STACKS_FILE);
         let stacks = src
@@ -324,14 +328,15 @@ impl Inventory {
             config_dir,
             scripts_dir,
             hypervisor,
-            lxc,
+            lxc: lxc.unwrap_or_default(),
             vms,
             vm_defaults,
             stacks,
             warnings: Vec::new(),
         };
-        findings.extend(validate::semantic_checks(&inv));
-        let (containers, nvms) = (inv.lxc.len(), inv.vms.len());
+        findings.extend(validate::semantic_checks(&inv, &ctx));
+        let defined = |kind| ctx.paths.keys().filter(|(k, _)| *k == kind).count();
+        let (containers, nvms) = (defined(GuestKind::Lxc), defined(GuestKind::Vm));
         let valid = !findings.iter().any(|f| f.severity == Severity::Error);
         let inventory = valid.then(|| Inventory {
             warnings: findings.clone(),

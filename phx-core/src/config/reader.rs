@@ -1,13 +1,13 @@
 //! A tolerant JSON object reader: typed getters that record findings with JSON paths instead
 //! of failing at the first problem, so `phx config validate` reports everything at once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
 use super::finding::{JsonPath, Sink};
-use crate::types::ParseError;
+use crate::types::{GuestId, ParseError};
 
 pub(crate) fn type_name(v: &Value) -> String {
     match v {
@@ -23,9 +23,11 @@ pub(crate) fn type_name(v: &Value) -> String {
 /// Reads the keys of one JSON object, remembering which were used.
 #[derive(Debug)]
 pub(crate) struct Obj<'v> {
-    map: &'v Map<String, Value>,
+    /// The object's entries, in key order, each with a "was read" flag. A scan of this short,
+    /// contiguous list is much cheaper than a lookup in the map (a few dozen keys are asked
+    /// for per container, most of them absent).
+    entries: Vec<(&'v str, &'v Value, bool)>,
     pub path: JsonPath,
-    used: BTreeSet<String>,
     /// File-root defaults (the LXC file's top-level keys act as defaults for every container).
     fallback: Option<&'v Map<String, Value>>,
     /// Set when a required value was missing or invalid.
@@ -35,9 +37,8 @@ pub(crate) struct Obj<'v> {
 impl<'v> Obj<'v> {
     pub(crate) fn new(map: &'v Map<String, Value>, path: JsonPath) -> Self {
         Self {
-            map,
-            path,
-            used: BTreeSet::new(),
+            entries: map.iter().map(|(k, v)| (k.as_str(), v, false)).collect(),
+            path: path.sealed(),
             fallback: None,
             failed: false,
         }
@@ -63,21 +64,47 @@ impl<'v> Obj<'v> {
         self
     }
 
+    fn position(&self, key: &str) -> Option<usize> {
+        self.entries.iter().position(|(k, _, _)| *k == key)
+    }
+
     pub(crate) fn has(&self, key: &str) -> bool {
-        self.map.get(key).is_some_and(|v| !v.is_null())
+        self.position(key)
+            .is_some_and(|i| !self.entries[i].1.is_null())
     }
 
     /// The raw value of `key` (falling back to the file root), marking it used. `null` counts
     /// as absent, like jq's `// empty` in the shell tool.
-    pub(crate) fn raw(&mut self, key: &str) -> Option<(&'v Value, JsonPath)> {
-        self.used.insert(key.to_string());
-        if let Some(v) = self.map.get(key).filter(|v| !v.is_null()) {
-            return Some((v, self.path.key(key)));
+    pub(crate) fn raw(&mut self, key: &'static str) -> Option<(&'v Value, JsonPath)> {
+        if let Some(i) = self.position(key) {
+            let entry = &mut self.entries[i];
+            entry.2 = true;
+            if !entry.1.is_null() {
+                return Some((entry.1, self.path.field(key)));
+            }
         }
         self.fallback
             .and_then(|m| m.get(key))
             .filter(|v| !v.is_null())
-            .map(|v| (v, JsonPath::root().key(key)))
+            .map(|v| (v, JsonPath::root().field(key)))
+    }
+
+    /// Whether `key` has a value here or in the file-root defaults.
+    fn present(&self, key: &str) -> bool {
+        self.has(key)
+            || self
+                .fallback
+                .and_then(|m| m.get(key))
+                .is_some_and(|v| !v.is_null())
+    }
+
+    /// `value`, or a `required` finding when `key` is absent (a present but invalid value was
+    /// reported by the getter).
+    fn required<T>(&mut self, s: &mut Sink, key: &'static str, value: Option<T>) -> Option<T> {
+        if value.is_none() && !self.present(key) {
+            self.missing(s, key);
+        }
+        value
     }
 
     fn missing(&mut self, s: &mut Sink, key: &str) {
@@ -99,7 +126,7 @@ impl<'v> Obj<'v> {
     }
 
     /// An optional string.
-    pub(crate) fn opt_str(&mut self, s: &mut Sink, key: &str) -> Option<String> {
+    pub(crate) fn opt_str(&mut self, s: &mut Sink, key: &'static str) -> Option<String> {
         let (v, p) = self.raw(key)?;
         match v {
             Value::String(x) => Some(x.clone()),
@@ -111,16 +138,13 @@ impl<'v> Obj<'v> {
     }
 
     /// A required string.
-    pub(crate) fn req_str(&mut self, s: &mut Sink, key: &str) -> Option<String> {
-        if self.raw(key).is_none() {
-            self.missing(s, key);
-            return None;
-        }
-        self.opt_str(s, key)
+    pub(crate) fn req_str(&mut self, s: &mut Sink, key: &'static str) -> Option<String> {
+        let v = self.opt_str(s, key);
+        self.required(s, key, v)
     }
 
     /// An optional boolean; tolerates `0`/`1` and `"true"`/`"false"`.
-    pub(crate) fn opt_bool(&mut self, s: &mut Sink, key: &str) -> Option<bool> {
+    pub(crate) fn opt_bool(&mut self, s: &mut Sink, key: &'static str) -> Option<bool> {
         let (v, p) = self.raw(key)?;
         match v {
             Value::Bool(b) => Some(*b),
@@ -136,7 +160,7 @@ impl<'v> Obj<'v> {
     }
 
     /// An optional non-negative integer; tolerates numeric strings (`"16"`).
-    pub(crate) fn opt_uint(&mut self, s: &mut Sink, key: &str) -> Option<u64> {
+    pub(crate) fn opt_uint(&mut self, s: &mut Sink, key: &'static str) -> Option<u64> {
         let (v, p) = self.raw(key)?;
         let parsed = match v {
             Value::Number(n) => n.as_u64().or_else(|| {
@@ -172,45 +196,66 @@ impl<'v> Obj<'v> {
     }
 
     /// A required non-negative integer.
-    pub(crate) fn req_uint(&mut self, s: &mut Sink, key: &str) -> Option<u64> {
-        if self.raw(key).is_none() {
-            self.missing(s, key);
-            return None;
-        }
-        self.opt_uint(s, key)
+    pub(crate) fn req_uint(&mut self, s: &mut Sink, key: &'static str) -> Option<u64> {
+        let v = self.opt_uint(s, key);
+        self.required(s, key, v)
     }
 
-    /// An optional string parsed into a checked type.
+    /// An optional string parsed into a checked type; any other JSON type is a type error
+    /// (`"name": 42` is a mistake even though `42` would be a valid hostname).
     pub(crate) fn opt_parse<T: FromStr<Err = ParseError>>(
         &mut self,
         s: &mut Sink,
-        key: &str,
+        key: &'static str,
     ) -> Option<T> {
         let (v, p) = self.raw(key)?;
-        parse_value(v, &p, s).or_else(|| {
+        let parsed = match v {
+            Value::String(x) => parse_text(x, &p, s),
+            other => {
+                s.error(
+                    &p,
+                    "type",
+                    format!("expected a string, found {}", type_name(other)),
+                );
+                None
+            }
+        };
+        if parsed.is_none() {
             self.failed = true;
-            None
-        })
+        }
+        parsed
+    }
+
+    /// An optional guest id, given as a string (`"900"`) or a number (`9000`).
+    pub(crate) fn opt_id(&mut self, s: &mut Sink, key: &'static str) -> Option<GuestId> {
+        let (v, p) = self.raw(key)?;
+        let parsed = parse_value(v, &p, s);
+        if parsed.is_none() {
+            self.failed = true;
+        }
+        parsed
     }
 
     /// A required string parsed into a checked type.
     pub(crate) fn req_parse<T: FromStr<Err = ParseError>>(
         &mut self,
         s: &mut Sink,
-        key: &str,
+        key: &'static str,
     ) -> Option<T> {
-        if self.raw(key).is_none() {
-            self.missing(s, key);
-            return None;
-        }
-        self.opt_parse(s, key)
+        let v = self.opt_parse(s, key);
+        self.required(s, key, v)
     }
 
     /// A string or a list of strings (`"8.8.8.8"`, `["10.0.0.1", "8.8.8.8"]`, `"a, b"`).
-    pub(crate) fn str_or_list(&mut self, s: &mut Sink, key: &str) -> Vec<(String, JsonPath)> {
+    pub(crate) fn str_or_list(
+        &mut self,
+        s: &mut Sink,
+        key: &'static str,
+    ) -> Vec<(String, JsonPath)> {
         let Some((v, p)) = self.raw(key) else {
             return Vec::new();
         };
+        let p = p.sealed();
         match v {
             Value::String(x) => x
                 .split([',', ' ', ';'])
@@ -236,10 +281,11 @@ impl<'v> Obj<'v> {
     }
 
     /// An array of strings.
-    pub(crate) fn str_list(&mut self, s: &mut Sink, key: &str) -> Vec<(String, JsonPath)> {
+    pub(crate) fn str_list(&mut self, s: &mut Sink, key: &'static str) -> Vec<(String, JsonPath)> {
         let Some((v, p)) = self.raw(key) else {
             return Vec::new();
         };
+        let p = p.sealed();
         match v {
             Value::Array(items) => {
                 let mut out = Vec::new();
@@ -260,7 +306,7 @@ impl<'v> Obj<'v> {
     }
 
     /// A nested object.
-    pub(crate) fn obj(&mut self, s: &mut Sink, key: &str) -> Option<Obj<'v>> {
+    pub(crate) fn obj(&mut self, s: &mut Sink, key: &'static str) -> Option<Obj<'v>> {
         let (v, p) = self.raw(key)?;
         let o = Obj::of(v, p, s);
         if o.is_none() {
@@ -270,10 +316,11 @@ impl<'v> Obj<'v> {
     }
 
     /// A nested array of values.
-    pub(crate) fn arr(&mut self, s: &mut Sink, key: &str) -> Vec<(&'v Value, JsonPath)> {
+    pub(crate) fn arr(&mut self, s: &mut Sink, key: &'static str) -> Vec<(&'v Value, JsonPath)> {
         let Some((v, p)) = self.raw(key) else {
             return Vec::new();
         };
+        let p = p.sealed();
         match v {
             Value::Array(items) => items
                 .iter()
@@ -288,15 +335,15 @@ impl<'v> Obj<'v> {
     }
 
     /// Any JSON value, kept as is.
-    pub(crate) fn value(&mut self, key: &str) -> Option<Value> {
+    pub(crate) fn value(&mut self, key: &'static str) -> Option<Value> {
         self.raw(key).map(|(v, _)| v.clone())
     }
 
     /// The keys nobody read: kept in an `extra` map and reported as warnings.
     pub(crate) fn extra(&self, s: &mut Sink, ignore: &[&str]) -> BTreeMap<String, Value> {
         let mut out = BTreeMap::new();
-        for (k, v) in self.map {
-            if self.used.contains(k) || ignore.contains(&k.as_str()) {
+        for (k, v, used) in &self.entries {
+            if *used || ignore.contains(k) {
                 continue;
             }
             s.warn(
@@ -304,7 +351,7 @@ impl<'v> Obj<'v> {
                 "unknown-key",
                 format!("key {k:?} is not used by phx; it is kept but has no effect"),
             );
-            out.insert(k.clone(), v.clone());
+            out.insert(k.to_string(), (*v).clone());
         }
         out
     }
@@ -316,18 +363,21 @@ pub(crate) fn parse_value<T: FromStr<Err = ParseError>>(
     p: &JsonPath,
     s: &mut Sink,
 ) -> Option<T> {
-    let text = match v {
-        Value::String(x) => x.clone(),
-        Value::Number(n) => n.to_string(),
+    match v {
+        Value::String(x) => parse_text(x, p, s),
+        Value::Number(n) => parse_text(&n.to_string(), p, s),
         other => {
             s.error(
                 p,
                 "type",
                 format!("expected a string, found {}", type_name(other)),
             );
-            return None;
+            None
         }
-    };
+    }
+}
+
+fn parse_text<T: FromStr<Err = ParseError>>(text: &str, p: &JsonPath, s: &mut Sink) -> Option<T> {
     match text.parse::<T>() {
         Ok(t) => Some(t),
         Err(e) => {

@@ -1,32 +1,58 @@
 //! Semantic checks over the whole inventory, each a named check with its own message.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-use super::finding::{Finding, Severity};
+use super::finding::{Finding, JsonPath, Severity};
 use super::{Guest, Inventory, LXC_FILE, VM_FILE};
 use crate::graph::DepGraph;
 use crate::propstr::NetIp;
 use crate::types::{GuestId, GuestKind, MacAddr};
 
-struct Out(Vec<Finding>);
+/// What the parsers learnt that the inventory does not keep.
+#[derive(Debug, Default)]
+pub(crate) struct Context {
+    /// Where each guest is defined (`lxc_configs."102"`, `vms[1]`).
+    pub paths: BTreeMap<(GuestKind, GuestId), JsonPath>,
+    /// Guests whose definition had errors: they are reported already, so references to them
+    /// are not "undefined".
+    pub invalid: BTreeSet<GuestId>,
+    /// Whether every guest definition could be read; when a guest file is missing or broken,
+    /// references cannot be checked without drowning the real error in false ones.
+    pub complete: bool,
+}
 
-impl Out {
+struct Out<'a> {
+    inv: &'a Inventory,
+    ctx: &'a Context,
+    findings: Vec<Finding>,
+}
+
+impl Out<'_> {
     fn push(
         &mut self,
         severity: Severity,
-        g: Option<&Guest<'_>>,
-        file: &str,
-        path: String,
+        g: &Guest<'_>,
+        sub: &str,
         check: &'static str,
         message: String,
     ) {
         let file = match g {
-            Some(Guest::Lxc(_)) => LXC_FILE,
-            Some(Guest::Vm(_)) => VM_FILE,
-            None => file,
+            Guest::Lxc(_) => LXC_FILE,
+            Guest::Vm(_) => VM_FILE,
         };
-        self.0.push(Finding {
+        let base = self
+            .ctx
+            .paths
+            .get(&(g.kind(), g.id()))
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let path = match (base.is_empty(), sub.is_empty()) {
+            (_, true) => base,
+            (true, false) => sub.to_string(),
+            (false, false) => format!("{base}.{sub}"),
+        };
+        self.findings.push(Finding {
             severity,
             file: file.to_string(),
             path,
@@ -34,87 +60,87 @@ impl Out {
             message,
         });
     }
-    fn err(
-        &mut self,
-        g: &Guest<'_>,
-        inv: &Inventory,
-        sub: &str,
-        check: &'static str,
-        message: String,
-    ) {
-        let p = guest_path(g, inv, sub);
-        self.push(Severity::Error, Some(g), "", p, check, message);
+    fn err(&mut self, g: &Guest<'_>, sub: &str, check: &'static str, message: String) {
+        self.push(Severity::Error, g, sub, check, message);
     }
-    fn warn(
-        &mut self,
-        g: &Guest<'_>,
-        inv: &Inventory,
-        sub: &str,
-        check: &'static str,
-        message: String,
-    ) {
-        let p = guest_path(g, inv, sub);
-        self.push(Severity::Warning, Some(g), "", p, check, message);
+    fn warn(&mut self, g: &Guest<'_>, sub: &str, check: &'static str, message: String) {
+        self.push(Severity::Warning, g, sub, check, message);
+    }
+    /// Whether a reference to `id` names nothing: not a valid guest, not a guest with errors,
+    /// and every definition was readable.
+    fn is_undefined(&self, id: GuestId) -> bool {
+        self.ctx.complete && self.inv.guest(id).is_none() && !self.ctx.invalid.contains(&id)
     }
 }
 
-/// The JSON path of a guest (`lxc_configs."102"` or `vms[1]`) plus a sub-path.
-fn guest_path(g: &Guest<'_>, inv: &Inventory, sub: &str) -> String {
-    let base = match g {
-        Guest::Lxc(c) => format!("lxc_configs.\"{}\"", c.id),
-        Guest::Vm(v) => {
-            let idx = inv.vms.keys().position(|k| *k == v.id).unwrap_or(0);
-            format!("vms[{idx}]")
-        }
+fn kind_word(kind: GuestKind) -> &'static str {
+    match kind {
+        GuestKind::Lxc => "container",
+        GuestKind::Vm => "VM",
+    }
+}
+
+pub(crate) fn semantic_checks(inv: &Inventory, ctx: &Context) -> Vec<Finding> {
+    let mut o = Out {
+        inv,
+        ctx,
+        findings: Vec::new(),
     };
-    if sub.is_empty() {
-        base
-    } else {
-        format!("{base}.{sub}")
-    }
-}
-
-pub(crate) fn semantic_checks(inv: &Inventory) -> Vec<Finding> {
-    let mut o = Out(Vec::new());
     // duplicate-id: one namespace for containers and VMs
-    for id in inv.lxc.keys() {
-        if inv.vms.contains_key(id) {
-            let g = Guest::Vm(&inv.vms[id]);
-            o.err(&g, inv, "vmid", "duplicate-id", format!("id {id} is defined both as a container and as a VM; Proxmox ids are shared by both"));
-        }
-    }
-    for g in inv.guests() {
-        references(&mut o, inv, &g);
-        network(&mut o, inv, &g);
-        scripts(&mut o, inv, &g);
-        if let Guest::Lxc(c) = g {
-            if !c.gpu_assignment.is_empty() && !feature_in_chain(inv, g.id(), "nvidia") {
-                o.warn(&g, inv, "gpu_assignment", "gpu-without-nvidia", format!("GPUs {:?} are assigned but neither this container nor its clone sources have the \"nvidia\" feature", c.gpu_assignment));
-            }
-        }
-    }
-    duplicates(&mut o, inv);
-    // dependency-cycle
-    if let Some(cycle) = DepGraph::new(inv).find_cycle() {
-        if let Some(g) = cycle.0.first().and_then(|id| inv.guest(*id)) {
+    for (id, vm) in &inv.vms {
+        if inv.lxc.contains_key(id) {
             o.err(
-                &g,
-                inv,
-                "dependencies",
-                "dependency-cycle",
-                format!("{cycle}; remove one of these edges (clone_from_* or dependencies)"),
+                &Guest::Vm(vm),
+                "vmid",
+                "duplicate-id",
+                format!("id {id} is defined both as a container and as a VM; Proxmox ids are shared by both"),
             );
         }
+    }
+    // Checked only when the scripts dir exists; a laptop without the site's scripts still
+    // validates the JSON.
+    let check_scripts = inv.scripts_dir.is_dir();
+    for g in inv.guests() {
+        references(&mut o, &g);
+        network(&mut o, &g);
+        if check_scripts {
+            scripts(&mut o, &g);
+        }
+        if let Guest::Lxc(c) = g
+            && !c.gpu_assignment.is_empty()
+            && !feature_in_chain(inv, g.id(), "nvidia")
+        {
+            o.warn(
+                &g,
+                "gpu_assignment",
+                "gpu-without-nvidia",
+                format!(
+                    "GPUs {:?} are assigned but neither this container nor its clone sources have the \"nvidia\" feature",
+                    c.gpu_assignment
+                ),
+            );
+        }
+    }
+    duplicates(&mut o);
+    if let Some(cycle) = DepGraph::new(inv).find_cycle()
+        && let Some(g) = cycle.0.first().and_then(|id| inv.guest(*id))
+    {
+        // Point at the edge from the first member to the next one.
+        let next = cycle.0.get(1).unwrap_or(&cycle.0[0]);
+        o.err(
+            &g,
+            &edge_key(&g, *next),
+            "dependency-cycle",
+            format!("{cycle}; remove one of these edges (clone_from_* or dependencies)"),
+        );
     }
     // stacks referenced by VMs
     if let Some(stacks) = &inv.stacks {
         for v in inv.vms.values() {
             for s in &v.docker_stacks {
                 if !stacks.contains_key(s) {
-                    let g = Guest::Vm(v);
                     o.warn(
-                        &g,
-                        inv,
+                        &Guest::Vm(v),
                         "docker_stacks",
                         "undefined-reference",
                         format!("stack {s:?} is not defined in phoenix_stacks_config.json"),
@@ -123,42 +149,36 @@ pub(crate) fn semantic_checks(inv: &Inventory) -> Vec<Finding> {
             }
         }
     }
-    o.0
+    o.findings
 }
 
-fn references(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
+fn references(o: &mut Out<'_>, g: &Guest<'_>) {
     let (key, want) = match g {
         Guest::Lxc(_) => ("clone_from_ctid", GuestKind::Lxc),
         Guest::Vm(_) => ("clone_from_vmid", GuestKind::Vm),
     };
     if let Some(src) = g.clone_source() {
-        match inv.guest(src) {
-            None => o.err(
+        match o.inv.guest(src) {
+            None if o.is_undefined(src) => o.err(
                 g,
-                inv,
                 key,
                 "undefined-reference",
                 format!("clone source {src} is not defined in any config file"),
             ),
+            None => {}
             Some(s) if s.kind() != want => o.err(
                 g,
-                inv,
                 key,
-                "undefined-reference",
+                "clone-kind-mismatch",
                 format!(
                     "clone source {src} is a {}, but a {} can only be cloned from a {}",
-                    s.kind(),
-                    g.kind(),
-                    want
+                    kind_word(s.kind()),
+                    kind_word(g.kind()),
+                    kind_word(want)
                 ),
             ),
-            Some(s) if src == g.id() => o.err(
-                g,
-                inv,
-                key,
-                "dependency-cycle",
-                format!("{} {} clones itself", s.kind(), src),
-            ),
+            // A guest cloning itself is reported as a dependency cycle.
+            Some(_) if src == g.id() => {}
             Some(s) => {
                 let has_snapshot = match s {
                     Guest::Lxc(c) => c.template_snapshot_name.is_some(),
@@ -173,7 +193,6 @@ fn references(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
                     };
                     o.err(
                         g,
-                        inv,
                         key,
                         "clone-without-snapshot",
                         format!("clone source {src} ({}) has no {what}", s.name()),
@@ -183,10 +202,9 @@ fn references(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
         }
     }
     for (i, d) in g.dependencies().iter().enumerate() {
-        if inv.guest(*d).is_none() {
+        if o.is_undefined(*d) {
             o.err(
                 g,
-                inv,
                 &format!("dependencies[{i}]"),
                 "undefined-reference",
                 format!("dependency {d} is not defined in any config file"),
@@ -195,7 +213,21 @@ fn references(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
     }
 }
 
-fn network(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
+/// The key of `g` holding its edge to `to`: the clone source or a dependency.
+fn edge_key(g: &Guest<'_>, to: GuestId) -> String {
+    if g.clone_source() == Some(to) {
+        return match g {
+            Guest::Lxc(_) => "clone_from_ctid".into(),
+            Guest::Vm(_) => "clone_from_vmid".into(),
+        };
+    }
+    match g.dependencies().iter().position(|d| *d == to) {
+        Some(i) => format!("dependencies[{i}]"),
+        None => "dependencies".into(),
+    }
+}
+
+fn network(o: &mut Out<'_>, g: &Guest<'_>) {
     let (ip, gw) = match g {
         Guest::Lxc(c) => match &c.network {
             Some(n) => (n.ip, n.gw),
@@ -210,7 +242,6 @@ fn network(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
         if !cidr.contains(gw) {
             o.err(
                 g,
-                inv,
                 "network_config.gw",
                 "gateway-outside-subnet",
                 format!(
@@ -221,7 +252,6 @@ fn network(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
         if cidr.addr() == gw {
             o.err(
                 g,
-                inv,
                 "network_config.gw",
                 "gateway-outside-subnet",
                 format!("gateway {gw} is the guest's own address"),
@@ -230,7 +260,8 @@ fn network(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
     }
 }
 
-fn duplicates(o: &mut Out, inv: &Inventory) {
+fn duplicates(o: &mut Out<'_>) {
+    let inv = o.inv;
     let mut ips: BTreeMap<Ipv4Addr, Vec<GuestId>> = BTreeMap::new();
     let mut macs: BTreeMap<MacAddr, Vec<GuestId>> = BTreeMap::new();
     for g in inv.guests() {
@@ -241,10 +272,10 @@ fn duplicates(o: &mut Out, inv: &Inventory) {
         if let Some(NetIp::Static(c)) = ip {
             ips.entry(c.addr()).or_default().push(g.id());
         }
-        if let Guest::Lxc(c) = g {
-            if let Some(m) = c.mac_address {
-                macs.entry(m).or_default().push(g.id());
-            }
+        if let Guest::Lxc(c) = g
+            && let Some(m) = c.mac_address
+        {
+            macs.entry(m).or_default().push(g.id());
         }
     }
     for (ip, ids) in ips.into_iter().filter(|(_, ids)| ids.len() > 1) {
@@ -252,7 +283,6 @@ fn duplicates(o: &mut Out, inv: &Inventory) {
             if let Some(g) = inv.guest(*id) {
                 o.err(
                     &g,
-                    inv,
                     "network_config.ip",
                     "duplicate-ip",
                     format!("{ip} is also used by guest {}", ids[0]),
@@ -265,7 +295,6 @@ fn duplicates(o: &mut Out, inv: &Inventory) {
             if let Some(g) = inv.guest(*id) {
                 o.err(
                     &g,
-                    inv,
                     "mac_address",
                     "duplicate-mac",
                     format!("{mac} is also used by guest {}", ids[0]),
@@ -293,12 +322,8 @@ pub(crate) fn feature_in_chain(inv: &Inventory, id: GuestId, feature: &str) -> b
     false
 }
 
-fn scripts(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
-    // Checked only when the scripts dir exists; a laptop without the site's scripts still
-    // validates the JSON.
-    if !inv.scripts_dir.is_dir() {
-        return;
-    }
+fn scripts(o: &mut Out<'_>, g: &Guest<'_>) {
+    let inv = o.inv;
     for (i, f) in g.features().iter().enumerate() {
         let p = match g {
             Guest::Lxc(_) => inv.lxc_feature_script(f),
@@ -307,25 +332,23 @@ fn scripts(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
         if !p.is_file() {
             o.warn(
                 g,
-                inv,
                 &format!("features[{i}]"),
                 "missing-script",
                 format!("feature script {} does not exist", p.display()),
             );
         }
     }
-    if let Guest::Lxc(c) = g {
-        if let Some(app) = &c.application_script {
-            let p = inv.application_script(app);
-            if !p.is_file() {
-                o.warn(
-                    g,
-                    inv,
-                    "application_script",
-                    "missing-script",
-                    format!("application script {} does not exist", p.display()),
-                );
-            }
+    if let Guest::Lxc(c) = g
+        && let Some(app) = &c.application_script
+    {
+        let p = inv.application_script(app);
+        if !p.is_file() {
+            o.warn(
+                g,
+                "application_script",
+                "missing-script",
+                format!("application script {} does not exist", p.display()),
+            );
         }
     }
     for (suite, cases) in g.tests() {
@@ -334,7 +357,6 @@ fn scripts(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
             if !p.is_file() {
                 o.warn(
                     g,
-                    inv,
                     &format!("tests.{suite}[{i}].path"),
                     "missing-script",
                     format!("test script {} does not exist", p.display()),
@@ -351,7 +373,6 @@ fn scripts(o: &mut Out, inv: &Inventory, g: &Guest<'_>) {
         if !p.is_file() {
             o.warn(
                 g,
-                inv,
                 &format!("health_checks[{i}].script"),
                 "missing-script",
                 format!("health check script {} does not exist", p.display()),

@@ -13,8 +13,9 @@ use super::common::{
 use super::finding::{JsonPath, Sink};
 use super::lxc::{Ipv4Addr4, PortainerRole, id_list, names_list, positive, ser_display};
 use super::reader::{Obj, parse_value, type_name};
+use super::validate::Context;
 use crate::propstr::NetIp;
-use crate::types::{GuestId, Hostname, NodeName, SnapshotName, StorageId};
+use crate::types::{GuestId, GuestKind, Hostname, NodeName, SnapshotName, StorageId};
 
 /// How a VM comes into existence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -162,15 +163,20 @@ pub struct VmDefaults {
     pub network_bridge: Option<String>,
 }
 
-pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> (VmDefaults, BTreeMap<GuestId, VmSpec>) {
-    let mut out = BTreeMap::new();
+/// `vm_defaults` and the VMs of the file, or `None` when it is not a VM config file at all.
+/// Where each VM is defined, and which ones had errors, goes into `ctx`.
+pub(crate) fn parse_file(
+    root: &Value,
+    s: &mut Sink,
+    ctx: &mut Context,
+) -> Option<(VmDefaults, BTreeMap<GuestId, VmSpec>)> {
     let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root())) else {
         s.error(
             &JsonPath::root(),
             "shape",
             format!("expected an object with \"vms\", found {}", type_name(root)),
         );
-        return (VmDefaults::default(), out);
+        return None;
     };
     if !o.has("vms") && !o.has("vm_defaults") {
         s.error(
@@ -178,7 +184,7 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> (VmDefaults, BTreeMap<Gu
             "shape",
             "missing \"vms\": this does not look like a Phoenix VM config file",
         );
-        return (VmDefaults::default(), out);
+        return None;
     }
     let defaults = match o.obj(s, "vm_defaults") {
         Some(mut d) => {
@@ -195,26 +201,44 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> (VmDefaults, BTreeMap<Gu
         }
         None => VmDefaults::default(),
     };
+    let mut out = BTreeMap::new();
     for (v, p) in o.arr(s, "vms") {
-        let Some(vo) = Obj::of(v, p, s) else { continue };
-        if let Some(spec) = parse_one(vo, &defaults, s) {
-            if out.contains_key(&spec.id) {
-                s.error(
-                    &JsonPath::root().key("vms"),
-                    "duplicate-id",
-                    format!("VM {} is defined more than once", spec.id),
-                );
-                continue;
+        let Some(mut vo) = Obj::of(v, p.clone(), s) else {
+            ctx.complete = false;
+            continue;
+        };
+        let id = vmid(&mut vo, s);
+        match id {
+            Some(id) => {
+                if let Some(first) = ctx.paths.get(&(GuestKind::Vm, id)) {
+                    s.error(
+                        &p.key("vmid"),
+                        "duplicate-id",
+                        format!("VM {id} is already defined at {first}"),
+                    );
+                    continue;
+                }
+                ctx.paths.insert((GuestKind::Vm, id), p);
             }
-            out.insert(spec.id, spec);
+            // Which id the entry meant is unknown, so references cannot be checked.
+            None => ctx.complete = false,
+        }
+        match (id, parse_one(id, vo, &defaults, s)) {
+            (Some(id), Some(spec)) => {
+                out.insert(id, spec);
+            }
+            (Some(id), None) => {
+                ctx.invalid.insert(id);
+            }
+            (None, _) => {}
         }
     }
     o.extra(s, &["$schema"]);
-    (defaults, out)
+    Some((defaults, out))
 }
 
-fn parse_one(mut o: Obj<'_>, d: &VmDefaults, s: &mut Sink) -> Option<VmSpec> {
-    let id = match o.raw("vmid") {
+fn vmid(o: &mut Obj<'_>, s: &mut Sink) -> Option<GuestId> {
+    match o.raw("vmid") {
         Some((v, p)) => parse_value::<GuestId>(v, &p, s),
         None => {
             s.error(
@@ -224,14 +248,18 @@ fn parse_one(mut o: Obj<'_>, d: &VmDefaults, s: &mut Sink) -> Option<VmSpec> {
             );
             None
         }
-    };
+    }
+}
+
+/// One VM; `id` is `None` when `vmid` was invalid (the rest is still checked).
+fn parse_one(id: Option<GuestId>, mut o: Obj<'_>, d: &VmDefaults, s: &mut Sink) -> Option<VmSpec> {
     if id.is_none() {
         o.failed = true;
     }
     let name = o.req_parse::<Hostname>(s, "name");
     let node = o.opt_parse::<NodeName>(s, "node");
     let is_template = o.opt_bool(s, "is_template").unwrap_or(false);
-    let clone_from = o.opt_parse::<GuestId>(s, "clone_from_vmid");
+    let clone_from = o.opt_id(s, "clone_from_vmid");
     let image = o
         .opt_str(s, "template_image")
         .filter(|x| !x.trim().is_empty());

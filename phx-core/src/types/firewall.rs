@@ -19,10 +19,12 @@ pub enum FirewallDirection {
 impl FromStr for FirewallDirection {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "in" => Ok(Self::In),
-            "out" => Ok(Self::Out),
-            _ => Err(ParseError::new(s, "a firewall rule type (in or out)")),
+        if s.eq_ignore_ascii_case("in") {
+            Ok(Self::In)
+        } else if s.eq_ignore_ascii_case("out") {
+            Ok(Self::Out)
+        } else {
+            Err(ParseError::new(s, "a firewall rule type (in or out)"))
         }
     }
 }
@@ -50,15 +52,15 @@ pub enum FirewallAction {
 impl FromStr for FirewallAction {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_uppercase().as_str() {
-            "ACCEPT" => Ok(Self::Accept),
-            "DROP" => Ok(Self::Drop),
-            "REJECT" => Ok(Self::Reject),
-            _ => Err(ParseError::new(
-                s,
-                "a firewall action (ACCEPT, DROP or REJECT)",
-            )),
-        }
+        [
+            (Self::Accept, "ACCEPT"),
+            (Self::Drop, "DROP"),
+            (Self::Reject, "REJECT"),
+        ]
+        .into_iter()
+        .find(|(_, name)| name.eq_ignore_ascii_case(s))
+        .map(|(action, _)| action)
+        .ok_or_else(|| ParseError::new(s, "a firewall action (ACCEPT, DROP or REJECT)"))
     }
 }
 impl fmt::Display for FirewallAction {
@@ -171,19 +173,11 @@ impl FromStr for PortSpec {
                 "a port list (e.g. 80, 80,443 or 8000:8100; ports 1-65535)",
             )
         };
-        let mut items = Vec::new();
-        for item in s.split(',') {
-            let item = item.trim();
-            let ok = match item.split_once(':') {
-                Some((a, b)) => valid_port(a) && valid_port(b),
-                None => valid_port(item),
-            };
-            if !ok {
-                return Err(err());
-            }
-            items.push(item.to_string());
-        }
-        Ok(Self(items.join(",")))
+        let valid = |item: &str| match item.split_once(':') {
+            Some((a, b)) => valid_port(a) && valid_port(b),
+            None => valid_port(item),
+        };
+        normalised_list(s, valid).map(Self).ok_or_else(err)
     }
 }
 impl TryFrom<String> for PortSpec {
@@ -211,10 +205,8 @@ pub(crate) fn check_address(s: &str) -> Result<String, ParseError> {
             "a firewall address (IP, CIDR, a.b.c.d-e.f.g.h range, alias or +ipset, comma-separated)",
         )
     };
-    let mut out = Vec::new();
-    for item in s.split(',') {
-        let item = item.trim();
-        let ok = if let Some(set) = item.strip_prefix('+') {
+    let valid = |item: &str| {
+        if let Some(set) = item.strip_prefix('+') {
             is_ident(set)
         } else if item.contains('/') {
             item.parse::<Cidr>().is_ok()
@@ -225,13 +217,24 @@ pub(crate) fn check_address(s: &str) -> Result<String, ParseError> {
             a.parse::<Ipv4Addr>().is_ok() && b.parse::<Ipv4Addr>().is_ok()
         } else {
             item.parse::<Ipv4Addr>().is_ok() || is_ident(item)
-        };
-        if !ok {
-            return Err(err());
         }
-        out.push(item.to_string());
+    };
+    normalised_list(s, valid).ok_or_else(err)
+}
+
+/// A comma-separated list with every item trimmed and valid, joined again without spaces.
+fn normalised_list(s: &str, valid: impl Fn(&str) -> bool) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    for item in s.split(',').map(str::trim) {
+        if !valid(item) {
+            return None;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(item);
     }
-    Ok(out.join(","))
+    Some(out)
 }
 
 fn is_ident(s: &str) -> bool {

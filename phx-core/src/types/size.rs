@@ -71,7 +71,7 @@ impl fmt::Display for DiskSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
         for (unit, sfx) in [(T, "T"), (G, "G"), (M, "M"), (K, "K")] {
-            if b >= unit && b % unit == 0 {
+            if b >= unit && b.is_multiple_of(unit) {
                 return write!(f, "{}{}", b / unit, sfx);
             }
         }
