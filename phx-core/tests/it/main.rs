@@ -1,3 +1,7 @@
 //! Integration tests of phx-core (one binary).
 
 mod config;
+mod config_invalid;
+mod graph_props;
+mod support;
+mod type_props;

@@ -1,0 +1,449 @@
+//! Broken configs: each case is the small valid site of [`Case::valid`] with one mistake, and
+//! the snapshot is exactly what an operator reads (the error, then every error finding).
+//! The warning cases at the end still validate.
+
+use insta::assert_snapshot;
+use phx_core::config::{HYPERVISOR_FILE, LXC_FILE, VM_FILE};
+use serde_json::json;
+
+use crate::support::{Case, remove, set};
+
+#[test]
+fn base_site_is_valid_without_findings() {
+    let checked = Case::valid().check();
+    assert_eq!(checked.findings(), "(no findings)");
+    let inv = checked.inventory();
+    assert_eq!((inv.lxc.len(), inv.vms.len()), (3, 2));
+}
+
+// Files and shapes
+
+#[test]
+fn json_syntax_error_names_line_and_column() {
+    let text = "{\n  \"lxc_configs\": {\n    \"102\": {\"name\": \"traefik\",}\n  }\n}\n";
+    assert_snapshot!(Case::valid().text(LXC_FILE, text).rejection());
+}
+
+#[test]
+fn empty_file_is_rejected() {
+    assert_snapshot!(Case::valid().text(LXC_FILE, "  \n").rejection());
+}
+
+#[test]
+fn array_is_not_an_lxc_file() {
+    assert_snapshot!(Case::valid().text(LXC_FILE, "[]").rejection());
+}
+
+#[test]
+fn object_without_lxc_configs_is_not_an_lxc_file() {
+    assert_snapshot!(
+        Case::valid()
+            .text(LXC_FILE, r#"{"containers": {}}"#)
+            .rejection()
+    );
+}
+
+#[test]
+fn hypervisor_file_must_be_an_object() {
+    assert_snapshot!(
+        Case::valid()
+            .text(HYPERVISOR_FILE, r#"["vmbr0"]"#)
+            .rejection()
+    );
+}
+
+#[test]
+fn vm_file_without_vms_is_rejected() {
+    assert_snapshot!(
+        Case::valid()
+            .text(VM_FILE, r#"{"machines": []}"#)
+            .rejection()
+    );
+}
+
+#[test]
+fn missing_lxc_file_names_its_path() {
+    let text = Case::valid().without(LXC_FILE).rejection();
+    assert!(
+        text.contains("[TMP]/etc/phoenix_lxc_configs.json"),
+        "{text}"
+    );
+    assert_snapshot!(text);
+}
+
+#[test]
+fn missing_hypervisor_file_names_its_path() {
+    let text = Case::valid().without(HYPERVISOR_FILE).rejection();
+    assert!(
+        text.contains("[TMP]/etc/phoenix_hypervisor_config.json"),
+        "{text}"
+    );
+    assert_snapshot!(text);
+}
+
+// Types
+
+#[test]
+fn non_numeric_memory_string_is_a_type_error() {
+    let case = Case::valid().lxc(|v| set(v, "/lxc_configs/102/memory_mb", json!("lots")));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn object_where_an_array_is_expected_is_a_type_error() {
+    let case =
+        Case::valid().lxc(|v| set(v, "/lxc_configs/102/features", json!({"base_setup": true})));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn number_for_name_is_a_type_error() {
+    let case = Case::valid().lxc(|v| set(v, "/lxc_configs/103/name", json!(42)));
+    assert_snapshot!(case.rejection());
+}
+
+// Values
+
+#[test]
+fn ip_without_prefix_is_not_a_cidr() {
+    let case =
+        Case::valid().lxc(|v| set(v, "/lxc_configs/102/network_config/ip", json!("10.0.0.12")));
+    let text = case.rejection();
+    assert_eq!(
+        text.lines().next().unwrap(),
+        r#"phoenix_lxc_configs.json: lxc_configs."102".network_config.ip: "10.0.0.12" is not a CIDR (expected a.b.c.d/nn)"#
+    );
+    assert_snapshot!(text);
+}
+
+#[test]
+fn short_mac_address_is_rejected() {
+    let case =
+        Case::valid().lxc(|v| set(v, "/lxc_configs/102/mac_address", json!("52:54:00:AA:BB")));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn multicast_mac_address_is_rejected() {
+    let case = Case::valid().lxc(|v| {
+        set(
+            v,
+            "/lxc_configs/102/mac_address",
+            json!("01:00:5E:00:00:FB"),
+        )
+    });
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn gateway_that_is_not_an_ip_is_rejected() {
+    let case =
+        Case::valid().lxc(|v| set(v, "/lxc_configs/102/network_config/gw", json!("10.0.0.300")));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn hostname_with_underscore_is_rejected() {
+    let case = Case::valid().lxc(|v| set(v, "/lxc_configs/102/name", json!("Traefik_Internal")));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn container_keys_must_be_guest_ids() {
+    let case = Case::valid().lxc(|v| {
+        let base = v["lxc_configs"]["103"].clone();
+        set(v, "/lxc_configs/abc", base.clone());
+        set(v, "/lxc_configs/99", base);
+    });
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn zero_memory_is_rejected() {
+    let case = Case::valid().lxc(|v| set(v, "/lxc_configs/102/memory_mb", json!(0)));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn negative_cores_are_rejected() {
+    let case = Case::valid().lxc(|v| set(v, "/lxc_configs/102/cores", json!(-2)));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn zero_storage_size_is_rejected() {
+    let case = Case::valid().lxc(|v| set(v, "/lxc_configs/103/storage_size_gb", json!(0)));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn negative_vm_memory_is_rejected() {
+    let case = Case::valid().vm(|v| set(v, "/vms/1/memory_mb", json!(-4096)));
+    assert_snapshot!(case.rejection());
+}
+
+// Enums
+
+#[test]
+fn unknown_firewall_rule_type_is_rejected() {
+    let case = Case::valid().lxc(|v| {
+        set(
+            v,
+            "/lxc_configs/102/firewall/rules/0/type",
+            json!("inbound"),
+        )
+    });
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn unknown_firewall_action_is_rejected() {
+    let case = Case::valid().lxc(|v| {
+        set(
+            v,
+            "/lxc_configs/102/firewall/rules/0/action",
+            json!("ALLOW"),
+        )
+    });
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn unknown_firewall_protocol_is_rejected() {
+    let case =
+        Case::valid().lxc(|v| set(v, "/lxc_configs/102/firewall/rules/0/proto", json!("tcpx")));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn unknown_portainer_role_is_rejected() {
+    let case = Case::valid().lxc(|v| set(v, "/lxc_configs/102/portainer_role", json!("boss")));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn host_firewall_rule_with_unknown_action_is_rejected() {
+    let rule = json!({"type": "in", "action": "PERMIT", "proto": "tcp", "port": "443"});
+    let case = Case::valid().hypervisor(|v| {
+        set(
+            v,
+            "/shared_volumes",
+            json!({"firewall": {"enabled": true, "global_firewall_rules": [rule]}}),
+        );
+    });
+    assert_snapshot!(case.rejection());
+}
+
+// Required keys
+
+#[test]
+fn missing_name_is_rejected() {
+    let case = Case::valid().lxc(|v| remove(v, "/lxc_configs/103/name"));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn container_without_template_or_clone_source_is_rejected() {
+    let case = Case::valid().lxc(|v| remove(v, "/lxc_configs/900/template"));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn vm_static_ip_without_gateway_is_rejected() {
+    let case = Case::valid().vm(|v| remove(v, "/vms/1/network_config/gw"));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn vm_without_cores_or_a_default_is_rejected() {
+    let case = Case::valid().vm(|v| remove(v, "/vm_defaults/cores"));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn vm_id_below_100_is_rejected() {
+    let case = Case::valid().vm(|v| set(v, "/vms/1/vmid", json!(42)));
+    assert_snapshot!(case.rejection());
+}
+
+// References across guests
+
+#[test]
+fn container_defined_twice_is_rejected() {
+    // serde_json keeps both keys; both mean container 103.
+    let case = Case::valid().lxc(|v| {
+        let mut ct = v["lxc_configs"]["103"].clone();
+        set(&mut ct, "/network_config/ip", json!("10.0.0.50/24"));
+        set(&mut ct, "/mac_address", json!("52:54:00:AA:BB:50"));
+        set(v, "/lxc_configs/ 103", ct);
+    });
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn vm_defined_twice_is_rejected() {
+    let case = Case::valid().vm(|v| {
+        let vms = v["vms"].as_array_mut().unwrap();
+        let mut again = vms[1].clone();
+        set(&mut again, "/network_config/ip", json!("10.0.0.112/24"));
+        vms.push(again);
+    });
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn invalid_guest_is_not_also_reported_as_undefined() {
+    // 102 is broken; 1001 depends on it and must not get a second, misleading error.
+    let text = Case::valid()
+        .lxc(|v| set(v, "/lxc_configs/102/cores", json!("two")))
+        .rejection();
+    assert!(!text.contains("undefined-reference"), "{text}");
+    assert_snapshot!(text);
+}
+
+#[test]
+fn container_cloning_itself_is_rejected() {
+    let case = Case::valid().lxc(|v| set(v, "/lxc_configs/103/clone_from_ctid", json!("103")));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn id_defined_as_container_and_vm_is_rejected() {
+    let case = Case::valid().lxc(|v| {
+        let mut ct = v["lxc_configs"]["103"].clone();
+        set(&mut ct, "/network_config/ip", json!("10.0.0.50/24"));
+        set(&mut ct, "/mac_address", json!("52:54:00:AA:BB:50"));
+        set(v, "/lxc_configs/1001", ct);
+    });
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn clone_from_undefined_container_is_rejected() {
+    let case = Case::valid().lxc(|v| set(v, "/lxc_configs/103/clone_from_ctid", json!("905")));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn dependency_on_undefined_guest_is_rejected() {
+    let case = Case::valid().vm(|v| set(v, "/vms/1/dependencies", json!(["102", "4242"])));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn cycle_is_reported_with_every_member() {
+    // 102 -> 103 (dependency), 103 -> 1001 (dependency), 1001 -> 102 (dependency).
+    let case = Case::valid().lxc(|v| set(v, "/lxc_configs/103/dependencies", json!(["1001"])));
+    let text = case.rejection();
+    assert!(
+        text.contains("dependency cycle: 102 -> 103 -> 1001 -> 102"),
+        "{text}"
+    );
+    assert_snapshot!(text);
+}
+
+#[test]
+fn clone_source_without_template_snapshot_is_rejected() {
+    let case = Case::valid().lxc(|v| remove(v, "/lxc_configs/900/template_snapshot_name"));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn container_cloned_from_a_vm_is_rejected() {
+    let case = Case::valid().lxc(|v| set(v, "/lxc_configs/103/clone_from_ctid", json!("9000")));
+    assert_snapshot!(case.rejection());
+}
+
+// Network conflicts
+
+#[test]
+fn duplicate_ip_across_guests_is_rejected() {
+    let case = Case::valid().vm(|v| set(v, "/vms/1/network_config/ip", json!("10.0.0.12/24")));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn duplicate_mac_is_rejected() {
+    let case = Case::valid().lxc(|v| {
+        set(
+            v,
+            "/lxc_configs/103/mac_address",
+            json!("52:54:00:aa:bb:cb"),
+        )
+    });
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn container_gateway_outside_subnet_is_rejected() {
+    let case =
+        Case::valid().lxc(|v| set(v, "/lxc_configs/102/network_config/gw", json!("10.0.1.1")));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn vm_gateway_outside_subnet_names_its_array_index() {
+    // The VM is vms[1] in the file, although its id sorts first.
+    let case = Case::valid().vm(|v| set(v, "/vms/1/network_config/gw", json!("192.168.1.1")));
+    let text = case.rejection();
+    assert!(text.contains("vms[1].network_config.gw"), "{text}");
+    assert_snapshot!(text);
+}
+
+// Warnings: the config is still valid.
+
+#[test]
+fn gpu_without_nvidia_feature_is_a_warning() {
+    let checked = Case::valid()
+        .lxc(|v| set(v, "/lxc_configs/102/gpu_assignment", json!("0, 1")))
+        .check();
+    assert_eq!(
+        checked
+            .inventory()
+            .lxc
+            .values()
+            .map(|c| c.gpu_assignment.len())
+            .sum::<usize>(),
+        2
+    );
+    assert_snapshot!(checked.findings());
+}
+
+#[test]
+fn unknown_keys_are_kept_and_reported_as_warnings() {
+    let checked = Case::valid()
+        .lxc(|v| {
+            set(v, "/lxc_configs/102/colour", json!("blue"));
+            set(v, "/lxc_configs/102/network_config/mtu", json!(9000));
+            set(v, "/site_owner", json!("ops"));
+        })
+        .vm(|v| set(v, "/vms/0/cpu_type", json!("host")))
+        .check();
+    let inv = checked.inventory();
+    let id = phx_core::types::GuestId::new(102).unwrap();
+    assert_eq!(inv.lxc[&id].extra["colour"], json!("blue"));
+    assert_snapshot!(checked.findings());
+}
+
+#[test]
+fn missing_scripts_are_warnings_when_the_scripts_dir_exists() {
+    let checked = Case::valid()
+        .lxc(|v| {
+            set(v, "/lxc_configs/900/features", json!(["base_setup"]));
+            set(
+                v,
+                "/lxc_configs/102/features",
+                json!(["base_setup", "traefik"]),
+            );
+            set(
+                v,
+                "/lxc_configs/102/application_script",
+                json!("phoenix_hypervisor_lxc_102.sh"),
+            );
+        })
+        .vm(|v| set(v, "/vms/1/features", json!(["docker"])))
+        .with_scripts(&["lxc_setup/phoenix_hypervisor_feature_install_base_setup.sh"])
+        .check();
+    checked.inventory();
+    assert_snapshot!(checked.findings());
+}
