@@ -31,6 +31,9 @@ fn help_of_every_command() {
         &["vm", "create"],
         &["vm", "delete"],
         &["hypervisor"],
+        &["hypervisor", "setup"],
+        &["hypervisor", "test"],
+        &["hypervisor", "status"],
         &["up"],
         &["down"],
         &["plan"],
@@ -327,4 +330,28 @@ fn script_output_goes_to_the_guest_log_and_streams_with_verbose() {
     assert_eq!(files.len(), 1);
     let text = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
     assert!(text.contains("[feature dns_server] dns_server: configuring a resolver in CT 101"), "{text}");
+}
+
+#[test]
+fn hypervisor_setup_test_and_status() {
+    let w = World::new();
+    let r = w.run(&["hypervisor", "test", "--no-progress"]);
+    assert_eq!(r.code, 1, "a fresh node lacks the configured storages: {}", r.render());
+    insta::assert_snapshot!("hypervisor_test_failing", r.render());
+    let r = w.run(&["hypervisor", "setup", "--dry-run"]);
+    insta::assert_snapshot!("hypervisor_setup_dry_run", r.render());
+    let r = w.run(&["hypervisor", "setup", "--no-progress"]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    let r = w.run(&["hypervisor", "setup"]);
+    assert!(r.stdout.contains("No changes: host pve matches its config."), "{}", r.render());
+    let r = w.run(&["hypervisor", "test", "--no-progress"]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    insta::assert_snapshot!("hypervisor_test_passing", r.render());
+    let r = w.run(&["hypervisor", "status"]);
+    insta::assert_snapshot!("hypervisor_status", r.render());
+    let r = w.run(&["hypervisor", "status", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    insta::assert_json_snapshot!("hypervisor_status_json", v);
+    let r = w.run(&["hypervisor", "setup", "--step", "nope"]);
+    assert_eq!(r.code, 2, "{}", r.render());
 }

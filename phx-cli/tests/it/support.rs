@@ -95,7 +95,7 @@ pub fn run(mut c: Command, tmp: &Path) -> Run {
             } else {
                 l.to_string()
             };
-            lines.push(l);
+            lines.push(durations(&l));
         }
         let mut s = lines.join("\n");
         if !s.is_empty() {
@@ -121,4 +121,26 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&p, to.join(e.file_name())).unwrap();
         }
     }
+}
+
+/// `(0.01s)` -> `(T)`: test durations vary run to run.
+fn durations(l: &str) -> String {
+    let mut out = String::new();
+    let mut rest = l;
+    while let Some(i) = rest.find('(') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let end = after.find(')').unwrap_or(0);
+        let inner = &after[..end];
+        let is_secs = inner.ends_with('s') && inner.len() > 1 && inner[..inner.len() - 1].bytes().all(|b| b.is_ascii_digit() || b == b'.') && inner.contains('.');
+        if is_secs {
+            out.push_str("(T)");
+            rest = &after[end + 1..];
+        } else {
+            out.push('(');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }

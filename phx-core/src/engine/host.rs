@@ -441,7 +441,14 @@ impl Engine {
                     continue;
                 }
                 seen.push(template.clone());
-                match self.resolve_template(&w, &node, template).await {
+                let pending: Vec<(StorageId, Vec<String>)> = actions
+                    .iter()
+                    .filter_map(|a| match &a.step {
+                        HostStep::AddStorage(spec) => Some((spec.id.clone(), spec.content.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                match self.resolve_template_with(&w, &node, template, &pending).await {
                     Ok((storage, file, false)) => {
                         if !actions.iter().any(|a| matches!(&a.step, HostStep::DownloadTemplate { template: t, .. } if *t == file)) {
                             actions.push(HostAction::new(HostStep::DownloadTemplate { storage: storage.clone(), template: file.clone() }, format!("{file} into {storage}"), format!("CT {} uses it", c.id)));

@@ -756,6 +756,18 @@ impl Engine {
         node: &NodeName,
         template: &str,
     ) -> std::result::Result<(StorageId, String, bool), String> {
+        self.resolve_template_with(w, node, template, &[]).await
+    }
+
+    /// [`Self::resolve_template`], also considering storages about to be added (`pending`:
+    /// `(id, content)`), so `hypervisor setup` downloads into the storage guests will use.
+    pub(crate) async fn resolve_template_with(
+        &self,
+        w: &World<'_>,
+        node: &NodeName,
+        template: &str,
+        pending: &[(StorageId, Vec<String>)],
+    ) -> std::result::Result<(StorageId, String, bool), String> {
         let (hint, file) = match template.split_once(':') {
             Some((s, rest)) if !s.contains('/') => (
                 Some(s.to_string()),
@@ -767,8 +779,16 @@ impl Engine {
             ),
         };
         let storages = w.storages(node).await.map_err(|e| e.to_string())?;
-        let tmpl: Vec<&crate::backend::StorageInfo> =
-            storages.iter().filter(|s| s.supports("vztmpl")).collect();
+        let mut tmpl: Vec<(&StorageId, bool)> = storages
+            .iter()
+            .filter(|s| s.supports("vztmpl"))
+            .map(|s| (&s.id, false))
+            .collect();
+        for (id, content) in pending {
+            if content.iter().any(|c| c == "vztmpl") && !tmpl.iter().any(|(t, _)| *t == id) {
+                tmpl.push((id, true));
+            }
+        }
         let configured: Vec<&StorageId> = self
             .inv
             .hypervisor
@@ -777,20 +797,20 @@ impl Engine {
             .filter(|(k, _)| k.to_ascii_lowercase().contains("iso"))
             .map(|(_, v)| v)
             .collect();
-        let pick = hint
-            .and_then(|h| tmpl.iter().find(|s| s.id.as_str() == h))
-            .or_else(|| tmpl.iter().find(|s| configured.contains(&&s.id)))
-            .or_else(|| tmpl.iter().find(|s| s.id.as_str() == "local"))
+        let (pick, new) = hint
+            .and_then(|h| tmpl.iter().find(|(s, _)| s.as_str() == h))
+            .or_else(|| tmpl.iter().find(|(s, _)| configured.contains(s)))
+            .or_else(|| tmpl.iter().find(|(s, _)| s.as_str() == "local"))
             .or_else(|| tmpl.first())
-            .map(|s| s.id.clone())
+            .map(|(s, new)| ((*s).clone(), *new))
             .ok_or_else(|| format!("no storage on node {node} allows vztmpl content for template {file}; add one with `phx hypervisor setup`"))?;
         let volid = format!("{pick}:vztmpl/{file}");
-        let present = w
-            .content(node, &pick, "vztmpl")
-            .await
-            .map_err(|e| e.to_string())?
-            .iter()
-            .any(|v| v.volid == volid);
+        let present = !new
+            && w.content(node, &pick, "vztmpl")
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .any(|v| v.volid == volid);
         if !present
             && !w
                 .catalogue(node)

@@ -2,5 +2,8 @@
 
 mod conformance;
 mod engine;
+mod host;
 mod props;
 mod support;
+mod fake_pve;
+mod router;

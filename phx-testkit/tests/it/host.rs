@@ -1,0 +1,147 @@
+//! `phx hypervisor setup` / `test` against the FakeCluster.
+
+use phx_core::config::{Inventory, LoadOptions};
+use phx_core::engine::host::{HostOptions, HostPlan, HostResult};
+use phx_core::report::NullReporter;
+
+use crate::support::*;
+
+fn plan_lines(p: &HostPlan) -> String {
+    let mut s: Vec<String> = p.actions.iter().map(|a| format!("{} {} [{}]", a.op, a.detail, a.reason)).collect();
+    s.extend(p.notes.iter().map(|n| format!("note: {n}")));
+    s.join("\n")
+}
+
+fn result_lines(r: &HostResult) -> String {
+    let mut s: Vec<String> = r.done.iter().map(|a| format!("done {} {}", a.op, a.detail)).collect();
+    if let Some((a, e)) = &r.failed {
+        s.push(format!("FAILED {} {}: {e}", a.op, a.detail));
+    }
+    if let Some(step) = &r.reboot_required {
+        s.push(format!("reboot required after {step}"));
+    }
+    s.join("\n")
+}
+
+#[tokio::test]
+async fn setup_from_an_empty_node_then_rerun_is_a_no_op() {
+    let fake = fake();
+    let e = engine(&fake, example());
+    let o = HostOptions::default();
+    let plan = e.plan_host(&o).await.unwrap();
+    insta::assert_snapshot!("host_plan_example", plan_lines(&plan));
+    let r = e.apply_host(&plan, &o, &NullReporter).await;
+    assert!(r.failed.is_none(), "{}", result_lines(&r));
+    assert_eq!(r.completed.len(), 2, "both example host steps ran");
+    oplog(&fake);
+    let again = e.plan_host(&HostOptions { completed: r.completed.clone(), ..HostOptions::default() }).await.unwrap();
+    assert!(again.actions.is_empty(), "{}", plan_lines(&again));
+    assert!(oplog(&fake).lines().all(|l| l.starts_with("read ")));
+    let report = e.test_host(None, &NullReporter).await.unwrap();
+    assert_eq!(report.failed(), 0, "{:?}", report.results);
+}
+
+#[tokio::test]
+async fn setup_with_the_real_fixture_config() {
+    let Some(dir) = fixtures_dir() else { return };
+    let inv = Inventory::load(&LoadOptions { config_dir: dir, scripts_dir: Some(std::env::temp_dir().join("phx-no-host-steps")) }).unwrap();
+    let fake = fake();
+    let e = engine(&fake, inv);
+    let plan = e.plan_host(&HostOptions::default()).await.unwrap();
+    insta::assert_snapshot!("host_plan_fixtures", plan_lines(&plan));
+    let r = e.apply_host(&plan, &HostOptions::default(), &NullReporter).await;
+    assert!(r.failed.is_none(), "{}", result_lines(&r));
+    let again = e.plan_host(&HostOptions::default()).await.unwrap();
+    assert!(again.actions.is_empty(), "{}", plan_lines(&again));
+}
+
+#[tokio::test]
+async fn content_type_drift_is_corrected_and_unknown_storages_kept_unless_pruned() {
+    let fake = fake();
+    let e = engine(&fake, example());
+    let o = HostOptions { skip: vec!["initial_setup".into(), "setup_zfs".into()], ..HostOptions::default() };
+    let plan = e.plan_host(&o).await.unwrap();
+    e.apply_host(&plan, &o, &NullReporter).await;
+    fake.with(|c| {
+        c.storages.get_mut("tank-backups").unwrap().content = vec!["backup".into(), "iso".into()];
+        let mut extra = c.storages["local"].clone();
+        extra.id = "old-nfs".into();
+        c.storages.insert("old-nfs".into(), extra);
+    });
+    let plan = e.plan_host(&o).await.unwrap();
+    insta::assert_snapshot!(plan_lines(&plan), @"storage-content tank-backups: backup,iso -> backup [content types differ]");
+    let pruning = HostOptions { prune: vec!["old-nfs".into(), "local".into(), "tank-guests".into()], ..o.clone() };
+    let plan = e.plan_host(&pruning).await.unwrap();
+    insta::assert_snapshot!(plan_lines(&plan), @r"
+    storage-content tank-backups: backup,iso -> backup [content types differ]
+    remove-storage old-nfs [--prune names it and the config does not]
+    note: --prune local: built-in storages are never removed
+    note: --prune tank-guests: the storage is in the config; keeping it
+    ");
+    let r = e.apply_host(&plan, &pruning, &NullReporter).await;
+    assert!(r.failed.is_none());
+    assert_eq!(fake.with(|c| c.storages["tank-backups"].content.clone()), vec!["backup".to_string()]);
+    assert!(fake.with(|c| !c.storages.contains_key("old-nfs")));
+}
+
+#[tokio::test]
+async fn a_failing_host_step_stops_setup_with_a_clear_message() {
+    use std::os::unix::fs::PermissionsExt;
+    let scripts = tempfile::tempdir().unwrap();
+    let steps = scripts.path().join("hypervisor_setup");
+    std::fs::create_dir_all(&steps).unwrap();
+    for (name, body) in [
+        ("hypervisor_initial_setup", "#!/bin/sh\necho base ok\n"),
+        ("hypervisor_feature_setup_zfs", "#!/bin/sh\necho \"zfs args: $*\" | sed 's|/[^ ]*/phoenix|CONFIG/phoenix|'\necho 'cannot import pool tank: no such pool' >&2\nexit 4\n"),
+        ("hypervisor_feature_setup_nfs", "#!/bin/sh\necho nfs ok\n"),
+    ] {
+        let p = steps.join(format!("{name}.sh"));
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let dir = repo().join("examples/homelab/etc");
+    let inv = Inventory::load(&LoadOptions { config_dir: dir, scripts_dir: Some(scripts.path().to_path_buf()) }).unwrap();
+    let fake = fake();
+    let e = engine(&fake, inv);
+    let o = HostOptions { only: vec!["initial_setup".into(), "setup_zfs".into(), "setup_nfs".into()], ..HostOptions::default() };
+    let plan = e.plan_host(&o).await.unwrap();
+    let r = e.apply_host(&plan, &o, &NullReporter).await;
+    let text = result_lines(&r).replace(&scripts.path().display().to_string(), "[SCRIPTS]");
+    insta::assert_snapshot!(text.lines().filter(|l| l.contains("host-step") || l.starts_with("    ") || l.starts_with("FAILED")).collect::<Vec<_>>().join("\n"), @r"
+    done host-step hypervisor_initial_setup
+    FAILED host-step hypervisor_feature_setup_zfs: host step hypervisor_feature_setup_zfs ([SCRIPTS]/hypervisor_setup/hypervisor_feature_setup_zfs.sh) failed with exit code 4:
+        zfs args: --config CONFIG/phoenix_hypervisor_config.json --mode safe
+        cannot import pool tank: no such pool
+    ");
+    assert!(r.completed.contains_key("hypervisor_initial_setup"));
+    assert!(!r.completed.contains_key("hypervisor_feature_setup_nfs"), "fail-fast: nfs never ran");
+}
+
+#[tokio::test]
+async fn a_host_step_that_needs_a_reboot_pauses_setup_and_the_next_run_continues() {
+    use std::os::unix::fs::PermissionsExt;
+    let scripts = tempfile::tempdir().unwrap();
+    let steps = scripts.path().join("hypervisor_setup");
+    std::fs::create_dir_all(&steps).unwrap();
+    for (name, body) in [("hypervisor_feature_install_nvidia", "#!/bin/sh\necho driver installed\nexit 100\n"), ("hypervisor_feature_setup_dns_server", "#!/bin/sh\necho dns ok\n")] {
+        let p = steps.join(format!("{name}.sh"));
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let inv = Inventory::load(&LoadOptions { config_dir: repo().join("examples/homelab/etc"), scripts_dir: Some(scripts.path().to_path_buf()) }).unwrap();
+    let e = engine(&fake(), inv);
+    let plan = e.plan_host(&HostOptions::default()).await.unwrap();
+    let r = e.apply_host(&plan, &HostOptions::default(), &NullReporter).await;
+    assert_eq!(r.reboot_required.as_deref(), Some("hypervisor_feature_install_nvidia"));
+    assert!(r.failed.is_none());
+    let next = e.plan_host(&HostOptions { completed: r.completed.clone(), ..HostOptions::default() }).await.unwrap();
+    let steps: Vec<&str> = next.actions.iter().filter(|a| a.op == "host-step").map(|a| a.detail.as_str()).collect();
+    assert_eq!(steps, ["hypervisor_feature_setup_dns_server"]);
+}
+
+#[tokio::test]
+async fn unknown_host_step_names_are_refused() {
+    let e = engine(&fake(), example());
+    let err = e.plan_host(&HostOptions { only: vec!["setup_zfz".into()], ..HostOptions::default() }).await.unwrap_err();
+    assert!(err.to_string().starts_with("unknown host step \"setup_zfz\"; the steps are: initial_setup, setup_zfs,"), "{err}");
+}
