@@ -104,3 +104,17 @@ pub(crate) fn schema_json_value(
 ) -> serde_json::Value {
     schema::json_value(kind, key, value)
 }
+
+#[cfg(feature = "fake-pve")]
+pub(crate) fn schema_canonical(
+    kind: phx_core::types::GuestKind,
+    key: &str,
+    value: &str,
+) -> Result<String, PveError> {
+    schema::canonical(kind, key, value)
+}
+
+#[cfg(feature = "fake-pve")]
+pub(crate) fn schema_is_bool(kind: phx_core::types::GuestKind, key: &str) -> bool {
+    schema::is_bool(kind, key)
+}

@@ -222,3 +222,14 @@ pub(crate) fn json_value(kind: GuestKind, key: &str, value: &str) -> serde_json:
     }
     serde_json::Value::from(value)
 }
+
+/// Whether `key` is a boolean config key of `kind`.
+#[cfg(feature = "fake-pve")]
+pub(crate) fn is_bool(kind: GuestKind, key: &str) -> bool {
+    if kind == GuestKind::Lxc {
+        LXC_BOOL
+    } else {
+        VM_BOOL
+    }
+    .contains(&key)
+}

@@ -190,7 +190,17 @@ fn check<'a>(
     let mut errors = BTreeMap::new();
     for (k, vals) in &map {
         let Some((_, ty, _)) = spec.iter().find(|(n, _, _)| n == k) else {
-            if config.is_some_and(|kind| crate::fake::schema_known(kind, k)) {
+            if let Some(kind) = config.filter(|kind| crate::fake::schema_known(*kind, k)) {
+                // config keys: typed and canonicalised like the cluster will; report every error
+                for v in vals {
+                    // on the wire booleans are `1`/`0` only (JSONSchema.pm check_type)
+                    if crate::fake::schema_is_bool(kind, k) && !matches!(*v, "0" | "1") {
+                        let (k, m) = type_error(k, "boolean", v);
+                        errors.insert(k, m);
+                    } else if let Err(e) = crate::fake::schema_canonical(kind, k, v) {
+                        errors.extend(e.errors);
+                    }
+                }
                 continue;
             }
             errors.insert((*k).to_string(), UNKNOWN.to_string());
