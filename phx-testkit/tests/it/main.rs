@@ -2,8 +2,8 @@
 
 mod conformance;
 mod engine;
+mod fake_pve;
 mod host;
 mod props;
-mod support;
-mod fake_pve;
 mod router;
+mod support;
