@@ -715,8 +715,8 @@ impl Engine {
         suite: Option<&str>,
         reporter: &dyn Reporter,
     ) -> Result<HostTestReport> {
-        if let Some(s) = suite {
-            if !self.host_suites().iter().any(|x| x == s) {
+        if let Some(s) = suite
+            && !self.host_suites().iter().any(|x| x == s) {
                 return Err(Error::NotFound {
                     what: format!("suite {s}"),
                     message: format!(
@@ -725,7 +725,6 @@ impl Engine {
                     ),
                 });
             }
-        }
         let node = match &self.opts.node {
             Some(n) => n.clone(),
             None => self.hv.default_node().await?,
@@ -942,14 +941,13 @@ impl Engine {
                             if fw.enabled { "enabled" } else { "disabled" }
                         ));
                     }
-                    if let Some(p) = fw.policy_in {
-                        if have.options.policy_in.as_deref() != Some(&p.to_string()) {
+                    if let Some(p) = fw.policy_in
+                        && have.options.policy_in.as_deref() != Some(&p.to_string()) {
                             bad.push(format!(
                                 "input policy {} instead of {p}",
                                 have.options.policy_in.as_deref().unwrap_or("unset")
                             ));
                         }
-                    }
                     if have.rules != fw.rules {
                         bad.push(format!(
                             "{} rules instead of the {} configured",

@@ -264,8 +264,7 @@ fn idmap_ranges(mut custom: Vec<(u64, u64, u64)>) -> Vec<(u64, u64, u64)> {
 
 /// The config a freshly created container has (for predicting the plan of an absent guest).
 pub(crate) fn predicted_after_create(d: &Desired, id: crate::types::GuestId) -> GuestConfig {
-    let mut c = GuestConfig::default();
-    c.entries = d.entries.clone();
+    let mut c = GuestConfig { entries: d.entries.clone(), ..GuestConfig::default() };
     c.entries.insert(
         "rootfs".into(),
         format!("{}:vm-{id}-disk-0,size={}G", d.storage, d.rootfs_gib),
@@ -304,13 +303,17 @@ pub(crate) fn create_params(d: &Desired) -> BTreeMap<String, String> {
     p
 }
 
+/// Raw `lxc.*` lines as `(key, value)` pairs.
+pub(crate) type RawLines = Vec<(String, String)>;
+
 /// The differences between desired and actual.
 #[derive(Debug, Default)]
 pub(crate) struct Diff {
     pub set: BTreeMap<String, String>,
     pub changes: Vec<Change>,
     pub resizes: Vec<(String, DiskSize, String)>,
-    pub raw: Option<(Vec<(String, String)>, Vec<String>)>,
+    /// New raw lines and their `+`/`-` description.
+    pub raw: Option<(RawLines, Vec<String>)>,
     pub fw_options: Option<FirewallOptions>,
     pub fw_rules: Option<Vec<FirewallRule>>,
     pub notes: Vec<String>,

@@ -371,11 +371,10 @@ impl Engine {
             let target = target_set.contains(id);
             let mut node = self.node_for(w, &g, &o);
             // a clone is created on its source's node
-            if o.summary.is_none() {
-                if let Some(src) = g.clone_source().and_then(|s| predicted.get(&s)) {
+            if o.summary.is_none()
+                && let Some(src) = g.clone_source().and_then(|s| predicted.get(&s)) {
                     node = src.0.clone();
                 }
-            }
             let mut gp = match &o.summary {
                 None => {
                     if require_existing && target {
@@ -466,12 +465,11 @@ impl Engine {
                         gp.notes = notes;
                         gp.error = err;
                     } else {
-                        if needed_sources.contains(id) {
-                            if let Some(a) = self.snapshot_action(w, &g, &node, &cfg, false).await?
+                        if needed_sources.contains(id)
+                            && let Some(a) = self.snapshot_action(w, &g, &node, &cfg, false).await?
                             {
                                 gp.actions.push(a);
                             }
-                        }
                         if needed_running.contains(id) && !running && !g.is_template() {
                             gp.actions.push(Action::new(
                                 Step::Start,
@@ -625,7 +623,7 @@ impl Engine {
                             cloned_config(
                                 &src_cfg,
                                 spec.id,
-                                &spec.name.to_string(),
+                                spec.name.as_ref(),
                                 &spec.storage_pool,
                             ),
                         ))
@@ -671,7 +669,7 @@ impl Engine {
                             cloned_config(
                                 &src_cfg,
                                 spec.id,
-                                &spec.name.to_string(),
+                                spec.name.as_ref(),
                                 &spec.storage_pool,
                             ),
                         ))
@@ -1056,8 +1054,8 @@ impl Engine {
             if lifecycle_snaps {
                 acts.push(lifecycle_action(&pre, "before features"));
             }
-            if let Some(n) = &vm_snaps.pre_features {
-                if is_new || snapshot_missing(w, g, node, cfg, n).await? {
+            if let Some(n) = &vm_snaps.pre_features
+                && (is_new || snapshot_missing(w, g, node, cfg, n).await?) {
                     acts.push(Action::new(
                         Step::Snapshot {
                             name: n.clone(),
@@ -1068,7 +1066,6 @@ impl Engine {
                         "snapshots.pre-features",
                     ));
                 }
-            }
             acts.extend(work);
             if let Some(n) = &vm_snaps.post_features {
                 acts.push(Action::new(
@@ -1097,11 +1094,10 @@ impl Engine {
                 acts.push(Action::new(Step::ConvertToTemplate, "", "is_template"));
                 return Ok((acts, notes, None));
             }
-            if !template_by_lifecycle && !is_proxmox_template {
-                if let Some(a) = self.snapshot_action(w, g, node, cfg, is_new).await? {
+            if !template_by_lifecycle && !is_proxmox_template
+                && let Some(a) = self.snapshot_action(w, g, node, cfg, is_new).await? {
                     acts.push(a);
                 }
-            }
             let stays_running =
                 running || keep_running || (is_new && g.start_at_boot() && !g.is_template());
             if !stays_running {
@@ -1127,11 +1123,10 @@ impl Engine {
             acts.push(Action::new(Step::ConvertToTemplate, "", "is_template"));
             return Ok((acts, notes, None));
         }
-        if !template_by_lifecycle && !is_proxmox_template {
-            if let Some(a) = self.snapshot_action(w, g, node, cfg, is_new).await? {
+        if !template_by_lifecycle && !is_proxmox_template
+            && let Some(a) = self.snapshot_action(w, g, node, cfg, is_new).await? {
                 acts.push(a);
             }
-        }
         if stop_for_change {
             acts.push(Action::new(
                 Step::Start,
@@ -1206,8 +1201,8 @@ impl Engine {
                 "so a re-run skips them",
             ));
         }
-        if let Guest::Lxc(spec) = g {
-            if let Some(app) = &spec.application_script {
+        if let Guest::Lxc(spec) = g
+            && let Some(app) = &spec.application_script {
                 let script = self.inv.application_script(app);
                 let content = std::fs::read(&script).map_err(|e| format!("application script {}: {e}; add it or remove application_script from the config", script.display()))?;
                 let fp = record::fingerprint(&content);
@@ -1240,7 +1235,6 @@ impl Engine {
                     ));
                 }
             }
-        }
         let checks = match g {
             Guest::Lxc(c) => {
                 c.health_check.is_some()

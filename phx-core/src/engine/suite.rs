@@ -71,8 +71,8 @@ impl Engine {
             message: format!("{id} is not defined in the config"),
         })?;
         let suites = g.tests();
-        if let Some(s) = suite {
-            if !suites.contains_key(s) {
+        if let Some(s) = suite
+            && !suites.contains_key(s) {
                 let available: Vec<&str> = suites.keys().map(String::as_str).collect();
                 return Err(Error::NotFound {
                     what: format!("suite {s}"),
@@ -88,7 +88,6 @@ impl Engine {
                     ),
                 });
             }
-        }
         Ok(suites
             .iter()
             .filter(|(name, _)| suite.is_none_or(|s| s == name.as_str()))

@@ -199,8 +199,8 @@ pub(crate) fn diff(
             out.set.insert(k.clone(), want.clone());
         }
     }
-    if let (Some(gib), Some(disk)) = (d.disk_gib, boot_disk(cfg)) {
-        if let Ok(Some(dk)) = cfg.disk(disk) {
+    if let (Some(gib), Some(disk)) = (d.disk_gib, boot_disk(cfg))
+        && let Ok(Some(dk)) = cfg.disk(disk) {
             let want = DiskSize::from_gib(gib);
             match dk.size {
                 None => out
@@ -219,7 +219,6 @@ pub(crate) fn diff(
                 _ => {}
             }
         }
-    }
     firewall(spec.firewall.as_ref(), fw, &mut out);
     out
 }
@@ -233,8 +232,7 @@ pub(crate) fn touches_cloudinit(diff: &Diff) -> bool {
 
 /// The config a VM has right after creation from `create_params` (for predictions).
 pub(crate) fn predicted_after_create(d: &Desired, spec: &VmSpec) -> GuestConfig {
-    let mut c = GuestConfig::default();
-    c.entries = d.entries.clone();
+    let mut c = GuestConfig { entries: d.entries.clone(), ..GuestConfig::default() };
     let id = spec.id;
     c.entries.insert(
         "scsi0".into(),

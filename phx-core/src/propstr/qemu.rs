@@ -36,12 +36,11 @@ impl FromStr for QemuNet {
         let mut model = p.take("model");
         let mut macaddr = p.take("macaddr");
         // keyAlias: `virtio=MAC`
-        if model.is_none() {
-            if let Some(m) = NIC_MODELS.iter().find(|m| p.0.contains_key(**m)) {
+        if model.is_none()
+            && let Some(m) = NIC_MODELS.iter().find(|m| p.0.contains_key(**m)) {
                 macaddr = p.take(m);
                 model = Some((*m).to_string());
             }
-        }
         let model = model.ok_or_else(|| err("missing NIC model (e.g. virtio)".into()))?;
         Ok(Self {
             model,
