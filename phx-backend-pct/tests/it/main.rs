@@ -3,5 +3,6 @@
 
 mod argv;
 mod conformance;
+mod failures;
 mod parsers;
 mod ssh;
