@@ -180,3 +180,50 @@ async fn refusals_before_any_task_keep_proxmox_words() {
     );
     assert!(!b.capabilities().multi_node);
 }
+
+#[tokio::test]
+async fn an_lxc_clone_holds_lock_disk_on_its_source_and_a_second_clone_is_locked() {
+    use phx_core::backend::CloneRequest;
+    let (fake, b) = setup();
+    ct(&b, 310).await;
+    let src = GuestId::new(310).unwrap();
+    b.lxc().template(&pve(), src).await.unwrap();
+    fake.with(|c| c.set_latency_ms(600)).unwrap();
+    let first = CloneRequest {
+        source: src,
+        target: GuestId::new(311).unwrap(),
+        snapname: None,
+        name: None,
+        storage: None,
+        full: false,
+    };
+    let node = pve();
+    let clone = b.lxc().clone_guest(&node, &first);
+    let probe = async {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let lock = b.lxc().status(&pve(), src).await.unwrap().lock;
+        let second = b
+            .lxc()
+            .clone_guest(
+                &pve(),
+                &CloneRequest {
+                    target: GuestId::new(312).unwrap(),
+                    ..first.clone()
+                },
+            )
+            .await;
+        (lock, second)
+    };
+    let (done, (lock, second)) = tokio::join!(clone, probe);
+    done.unwrap();
+    assert_eq!(
+        lock.as_deref(),
+        Some("disk"),
+        "the source is locked while the clone task runs"
+    );
+    assert!(
+        matches!(&second, Err(Error::Locked { message, .. }) if message == "CT is locked (disk)"),
+        "{second:?}"
+    );
+    assert_eq!(b.lxc().status(&pve(), src).await.unwrap().lock, None);
+}
