@@ -27,7 +27,7 @@ fn profile_dir() -> std::io::Result<PathBuf> {
 }
 
 /// Path of `phx-fake-pve` next to the running test executable (`target/<profile>/`). When it
-/// is missing it is built with `$CARGO build -p phx-testkit --features fake-pve --bin
+/// is missing (or older than phx-testkit's sources) it is built with `$CARGO build -p phx-testkit --features fake-pve --bin
 /// phx-fake-pve` (cargo sets `CARGO` for tests; `cargo` otherwise) into the same target dir,
 /// so `cargo test` on a fresh clone finds it.
 pub fn fake_pve_binary() -> std::io::Result<PathBuf> {
@@ -36,7 +36,10 @@ pub fn fake_pve_binary() -> std::io::Result<PathBuf> {
     let _guard = BUILD
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if bin.is_file() {
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    let src = newest_source(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    // a binary older than the fake's sources (a `cargo test -p` that did not build it) is rebuilt
+    if built.is_some_and(|b| src.is_none_or(|s| s <= b)) {
         return Ok(bin);
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -76,6 +79,20 @@ pub fn fake_pve_binary() -> std::io::Result<PathBuf> {
         )));
     }
     Ok(bin)
+}
+
+/// The newest modification time of the files under `dir`.
+fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let t = if e.path().is_dir() {
+            newest_source(&e.path())
+        } else {
+            e.metadata().and_then(|m| m.modified()).ok()
+        };
+        newest = newest.max(t);
+    }
+    newest
 }
 
 /// Create `dir` with one symlink per tool (`pct`, `qm`, ...) pointing at `binary`; put `dir`
