@@ -62,6 +62,7 @@ macro_rules! conformance_suite {
             raw_lxc_lines_are_replaced,
             users_and_acl,
             node_dns_and_timezone,
+            node_bridges_are_listed,
         );
     };
     (@cases $ctor:expr; $($case:ident),* $(,)?) => {
@@ -1469,4 +1470,11 @@ pub async fn node_dns_and_timezone(h: &dyn Hypervisor) {
     h.set_node_timezone(&n, &tz)
         .await
         .expect("restore timezone");
+}
+
+/// The node's Linux bridges include the default `vmbr0`.
+pub async fn node_bridges_are_listed(h: &dyn Hypervisor) {
+    let n = node(h).await;
+    let b = h.bridges(&n).await.expect("bridges");
+    assert!(b.iter().any(|x| x == "vmbr0"), "{b:?}");
 }
