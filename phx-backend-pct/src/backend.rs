@@ -35,6 +35,24 @@ pub struct PctOptions {
     pub task_timeout: Duration,
 }
 
+impl PctOptions {
+    /// Defaults, with `PHX_PVE_ETC` (the node's `/etc/pve`; tests point it at the fake's
+    /// `PHX_FAKE_ETC`) and `PHX_PVE_NODE` (the node name) taken from the environment.
+    pub fn from_env() -> Self {
+        let mut o = Self::default();
+        if let Some(etc) = std::env::var_os("PHX_PVE_ETC").filter(|v| !v.is_empty()) {
+            o.pve_etc = PathBuf::from(etc);
+        }
+        if let Some(n) = std::env::var("PHX_PVE_NODE")
+            .ok()
+            .and_then(|n| NodeName::new(n).ok())
+        {
+            o.node = Some(n);
+        }
+        o
+    }
+}
+
 impl Default for PctOptions {
     fn default() -> Self {
         Self {
@@ -111,14 +129,15 @@ impl PctBackend {
         }
     }
 
-    /// phx runs on the Proxmox node itself.
+    /// phx runs on the Proxmox node itself ([`PctOptions::from_env`]).
     pub fn local() -> Self {
-        Self::new(Arc::new(LocalRunner::new()), PctOptions::default())
+        Self::new(Arc::new(LocalRunner::new()), PctOptions::from_env())
     }
 
-    /// Every command runs on `target` (`root@pve1`, from `--ssh` / `PHX_SSH`) over ssh.
+    /// Every command runs on `target` (`root@pve1`, from `--ssh` / `PHX_SSH`) over ssh
+    /// ([`PctOptions::from_env`]).
     pub fn over_ssh(target: &str) -> Self {
-        Self::new(Arc::new(SshRunner::new(target)), PctOptions::default())
+        Self::new(Arc::new(SshRunner::new(target)), PctOptions::from_env())
     }
 
     /// The runner.
