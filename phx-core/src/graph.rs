@@ -37,15 +37,10 @@ impl DepGraph {
     /// The graph of every guest in the inventory. References to undefined ids are dropped
     /// (the validator reports them).
     pub fn new(inv: &Inventory) -> Self {
-        let defined: BTreeSet<GuestId> = inv.ids().into_iter().collect();
         Self::from_edges(inv.guests().map(|g| {
-            (
-                g.id(),
-                g.prerequisites()
-                    .into_iter()
-                    .filter(|p| defined.contains(p))
-                    .collect(),
-            )
+            let mut prereqs = g.prerequisites();
+            prereqs.retain(|p| inv.guest(*p).is_some());
+            (g.id(), prereqs)
         }))
     }
 

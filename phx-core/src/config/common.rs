@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Serialize, Serializer};
-use serde_json::Value;
 
 use super::finding::{JsonPath, Sink};
+use super::json::Json;
 use super::reader::{Obj, parse_value, type_name};
 use crate::types::{FirewallAction, FirewallDirection, FirewallRule, PortSpec, Protocol};
 
@@ -90,7 +90,7 @@ pub struct TraefikService {
 pub(crate) const RULE_TYPES: &str = "in, out";
 
 /// Parse one firewall rule object (`{type, action, proto?, port?, source?, dest?, comment?, iface?}`).
-pub(crate) fn parse_rule(v: &Value, p: JsonPath, s: &mut Sink) -> Option<FirewallRule> {
+pub(crate) fn parse_rule(v: &Json<'_>, p: JsonPath, s: &mut Sink) -> Option<FirewallRule> {
     let mut o = Obj::of(v, p, s)?;
     let direction = enum_field::<FirewallDirection>(&mut o, s, "type", RULE_TYPES);
     let action = enum_field::<FirewallAction>(&mut o, s, "action", "ACCEPT, DROP, REJECT");
@@ -187,7 +187,7 @@ pub(crate) fn enum_field<T: std::str::FromStr>(
 }
 
 pub(crate) fn enum_value<T: std::str::FromStr>(
-    v: &Value,
+    v: &Json<'_>,
     p: &JsonPath,
     s: &mut Sink,
     allowed: &str,
@@ -276,7 +276,7 @@ pub(crate) fn parse_tests(o: &mut Obj<'_>, s: &mut Sink) -> BTreeMap<String, Vec
                 _ => o.failed = true,
             }
         }
-        out.insert(suite.clone(), cases);
+        out.insert(suite.to_string(), cases);
     }
     out
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::common::{Secret, TestCase, enum_value, parse_rule, parse_tests};
 use super::finding::{JsonPath, Sink};
+use super::json::Json;
 use super::lxc::Ipv4Addr4;
 use super::reader::{Obj, type_name};
 use crate::types::{Cidr, FirewallAction, FirewallRule, StorageId};
@@ -239,9 +240,9 @@ const INFORMATIONAL: &[&str] = &[
     "$schema",
 ];
 
-pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> HypervisorConfig {
+pub(crate) fn parse_file(root: &Json<'_>, s: &mut Sink) -> HypervisorConfig {
     let mut cfg = HypervisorConfig::default();
-    let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root())) else {
+    let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root(), s)) else {
         s.error(
             &JsonPath::root(),
             "shape",
@@ -365,7 +366,7 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> HypervisorConfig {
             Some(m) => {
                 for (k, val) in m {
                     if let Some(id) = super::reader::parse_value::<StorageId>(val, &p.key(k), s) {
-                        cfg.storage_ids.insert(k.clone(), id);
+                        cfg.storage_ids.insert(k.to_string(), id);
                     }
                 }
             }

@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::common::{
     GuestFirewall, HealthCheck, HostCheck, TestCase, TraefikService, enum_value,
     parse_guest_firewall, parse_health_check, parse_host_checks, parse_tests, parse_traefik,
 };
 use super::finding::{JsonPath, Sink};
+use super::json::Json;
 use super::reader::{Obj, parse_value, type_name};
 use super::validate::Context;
 use crate::propstr::{LxcFeatures, NetIp};
@@ -243,7 +244,7 @@ const ROOT_DEFAULTS: &[&str] = &[
 /// The containers of the file, or `None` when it is not an LXC config file at all. Where each
 /// container is defined, and which ones had errors, goes into `ctx`.
 pub(crate) fn parse_file(
-    root: &Value,
+    root: &Json<'_>,
     s: &mut Sink,
     ctx: &mut Context,
 ) -> Option<BTreeMap<GuestId, LxcSpec>> {
@@ -258,7 +259,7 @@ pub(crate) fn parse_file(
         );
         return None;
     };
-    let Some(configs) = rootmap.get("lxc_configs") else {
+    let Some(configs) = root.get("lxc_configs") else {
         s.error(
             &JsonPath::root(),
             "shape",
@@ -278,13 +279,11 @@ pub(crate) fn parse_file(
         );
         return None;
     };
-    let defaults: Map<String, Value> = rootmap
-        .iter()
-        .filter(|(k, _)| !ROOT_META.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    for k in defaults.keys() {
-        if !ROOT_DEFAULTS.contains(&k.as_str()) && !LXC_KEYS.contains(&k.as_str()) {
+    // Every top-level key is a default for each container (`lxc_configs` and `$schema` are
+    // never asked for).
+    for (k, _) in rootmap {
+        let k = k.as_ref();
+        if !ROOT_META.contains(&k) && !ROOT_DEFAULTS.contains(&k) && !LXC_KEYS.contains(&k) {
             s.warn(
                 &JsonPath::root().key(k),
                 "unknown-key",
@@ -304,17 +303,17 @@ pub(crate) fn parse_file(
                 continue;
             }
         };
-        // "102" and " 102" are the same container; the second would silently replace the first.
+        // A key given twice, or "102" and " 102", would define one container twice.
         if let Some(first) = ctx.paths.get(&(GuestKind::Lxc, id)) {
             s.error(
                 &p,
                 "duplicate-id",
-                format!("container {id} is already defined at {first}"),
+                format!("container {id} is defined more than once (first at {first})"),
             );
             continue;
         }
         ctx.paths.insert((GuestKind::Lxc, id), p.clone());
-        let spec = Obj::of(v, p, s).and_then(|o| parse_one(id, o.with_fallback(&defaults), s));
+        let spec = Obj::of(v, p, s).and_then(|o| parse_one(id, o.with_fallback(rootmap), s));
         match spec {
             Some(spec) => {
                 out.insert(id, spec);
@@ -659,8 +658,8 @@ fn parse_gpus(o: &mut Obj<'_>, s: &mut Sink) -> Vec<u32> {
         return Vec::new();
     };
     let text = match v {
-        Value::String(x) => x.clone(),
-        Value::Number(n) => n.to_string(),
+        Json::String(x) => x.to_string(),
+        Json::Number(n) => n.to_string(),
         other => {
             s.error(
                 &p,

@@ -11,6 +11,7 @@
 mod common;
 mod finding;
 mod hypervisor;
+mod json;
 mod lxc;
 mod reader;
 mod stacks;
@@ -37,6 +38,7 @@ pub use vm::{NfsVolume, VmDefaults, VmNetwork, VmSnapshots, VmSource, VmSpec};
 
 use crate::types::{FirewallRule, GuestId, GuestKind, Hostname, NodeName};
 use finding::Sink;
+use json::Json;
 
 /// Host config file name.
 pub const HYPERVISOR_FILE: &str = "phoenix_hypervisor_config.json";
@@ -198,7 +200,7 @@ impl Sources {
     }
 }
 
-fn parse_json(text: &str, s: &mut Sink) -> Option<Value> {
+fn parse_json<'t>(text: &'t str, s: &mut Sink) -> Option<Json<'t>> {
     if text.trim().is_empty() {
         s.error(
             &JsonPath::root(),
@@ -207,7 +209,7 @@ fn parse_json(text: &str, s: &mut Sink) -> Option<Value> {
         );
         return None;
     }
-    match serde_json::from_str::<Value>(text) {
+    match Json::parse(text) {
         Ok(v) => Some(v),
         Err(e) => {
             let msg = e.to_string();

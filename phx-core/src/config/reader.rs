@@ -1,53 +1,74 @@
 //! A tolerant JSON object reader: typed getters that record findings with JSON paths instead
 //! of failing at the first problem, so `phx config validate` reports everything at once.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::finding::{JsonPath, Sink};
+use super::json::Json;
 use crate::types::{GuestId, ParseError};
 
-pub(crate) fn type_name(v: &Value) -> String {
+/// The entries of a JSON object, in file order.
+pub(crate) type Entries<'v> = [(Cow<'v, str>, Json<'v>)];
+
+pub(crate) fn type_name(v: &Json<'_>) -> String {
     match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("boolean {b}"),
-        Value::Number(n) => format!("number {n}"),
-        Value::String(s) => format!("string {s:?}"),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
+        Json::Null => "null".into(),
+        Json::Bool(b) => format!("boolean {b}"),
+        Json::Number(n) => format!("number {n}"),
+        Json::String(s) => format!("string {s:?}"),
+        Json::Array(_) => "an array".into(),
+        Json::Object(_) => "an object".into(),
     }
 }
 
 /// Reads the keys of one JSON object, remembering which were used.
 #[derive(Debug)]
 pub(crate) struct Obj<'v> {
-    /// The object's entries, in key order, each with a "was read" flag. A scan of this short,
-    /// contiguous list is much cheaper than a lookup in the map (a few dozen keys are asked
-    /// for per container, most of them absent).
-    entries: Vec<(&'v str, &'v Value, bool)>,
+    /// The object's entries. Scanning this short list is cheap, and a few dozen keys are asked
+    /// for per container, most of them absent.
+    entries: &'v Entries<'v>,
+    /// Which entries were read (or are shadowed by a later duplicate).
+    used: Vec<bool>,
     pub path: JsonPath,
     /// File-root defaults (the LXC file's top-level keys act as defaults for every container).
-    fallback: Option<&'v Map<String, Value>>,
+    fallback: Option<&'v Entries<'v>>,
     /// Set when a required value was missing or invalid.
     pub failed: bool,
 }
 
 impl<'v> Obj<'v> {
-    pub(crate) fn new(map: &'v Map<String, Value>, path: JsonPath) -> Self {
+    /// Read the entries of an object. A key given twice is a warning and the last one counts,
+    /// as in jq (the shell tool) and serde_json.
+    pub(crate) fn new(entries: &'v Entries<'v>, path: JsonPath, s: &mut Sink) -> Self {
+        let path = path.sealed();
+        let mut used = vec![false; entries.len()];
+        for (i, (k, _)) in entries.iter().enumerate().skip(1) {
+            if let Some(first) = entries[..i].iter().position(|(e, _)| e == k) {
+                used[first] = true;
+                s.warn(
+                    &path.key(k),
+                    "duplicate-key",
+                    format!("key {k:?} is given more than once; the last one is used"),
+                );
+            }
+        }
         Self {
-            entries: map.iter().map(|(k, v)| (k.as_str(), v, false)).collect(),
-            path: path.sealed(),
+            entries,
+            used,
+            path,
             fallback: None,
             failed: false,
         }
     }
 
     /// Read `v` as an object, or record a type error.
-    pub(crate) fn of(v: &'v Value, path: JsonPath, s: &mut Sink) -> Option<Self> {
+    pub(crate) fn of(v: &'v Json<'v>, path: JsonPath, s: &mut Sink) -> Option<Self> {
         match v {
-            Value::Object(m) => Some(Self::new(m, path)),
+            Json::Object(entries) => Some(Self::new(entries, path, s)),
             other => {
                 s.error(
                     &path,
@@ -59,13 +80,22 @@ impl<'v> Obj<'v> {
         }
     }
 
-    pub(crate) fn with_fallback(mut self, root: &'v Map<String, Value>) -> Self {
+    pub(crate) fn with_fallback(mut self, root: &'v Entries<'v>) -> Self {
         self.fallback = Some(root);
         self
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.entries.iter().position(|(k, _, _)| *k == key)
+        self.entries.iter().rposition(|(k, _)| k == key)
+    }
+
+    fn fallback_value(&self, key: &str) -> Option<&'v Json<'v>> {
+        let root = self.fallback?;
+        root.iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_null())
     }
 
     pub(crate) fn has(&self, key: &str) -> bool {
@@ -75,27 +105,21 @@ impl<'v> Obj<'v> {
 
     /// The raw value of `key` (falling back to the file root), marking it used. `null` counts
     /// as absent, like jq's `// empty` in the shell tool.
-    pub(crate) fn raw(&mut self, key: &'static str) -> Option<(&'v Value, JsonPath)> {
+    pub(crate) fn raw(&mut self, key: &'static str) -> Option<(&'v Json<'v>, JsonPath)> {
         if let Some(i) = self.position(key) {
-            let entry = &mut self.entries[i];
-            entry.2 = true;
-            if !entry.1.is_null() {
-                return Some((entry.1, self.path.field(key)));
+            self.used[i] = true;
+            let v = &self.entries[i].1;
+            if !v.is_null() {
+                return Some((v, self.path.field(key)));
             }
         }
-        self.fallback
-            .and_then(|m| m.get(key))
-            .filter(|v| !v.is_null())
+        self.fallback_value(key)
             .map(|v| (v, JsonPath::root().field(key)))
     }
 
     /// Whether `key` has a value here or in the file-root defaults.
     fn present(&self, key: &str) -> bool {
-        self.has(key)
-            || self
-                .fallback
-                .and_then(|m| m.get(key))
-                .is_some_and(|v| !v.is_null())
+        self.has(key) || self.fallback_value(key).is_some()
     }
 
     /// `value`, or a `required` finding when `key` is absent (a present but invalid value was
@@ -116,7 +140,7 @@ impl<'v> Obj<'v> {
         );
     }
 
-    fn type_err(&mut self, s: &mut Sink, path: &JsonPath, expected: &str, v: &Value) {
+    fn type_err(&mut self, s: &mut Sink, path: &JsonPath, expected: &str, v: &Json<'_>) {
         self.failed = true;
         s.error(
             path,
@@ -129,7 +153,7 @@ impl<'v> Obj<'v> {
     pub(crate) fn opt_str(&mut self, s: &mut Sink, key: &'static str) -> Option<String> {
         let (v, p) = self.raw(key)?;
         match v {
-            Value::String(x) => Some(x.clone()),
+            Json::String(x) => Some(x.to_string()),
             other => {
                 self.type_err(s, &p, "a string", other);
                 None
@@ -147,11 +171,11 @@ impl<'v> Obj<'v> {
     pub(crate) fn opt_bool(&mut self, s: &mut Sink, key: &'static str) -> Option<bool> {
         let (v, p) = self.raw(key)?;
         match v {
-            Value::Bool(b) => Some(*b),
-            Value::Number(n) if n.as_u64() == Some(0) => Some(false),
-            Value::Number(n) if n.as_u64() == Some(1) => Some(true),
-            Value::String(x) if matches!(x.as_str(), "true" | "1" | "yes") => Some(true),
-            Value::String(x) if matches!(x.as_str(), "false" | "0" | "no") => Some(false),
+            Json::Bool(b) => Some(*b),
+            Json::Number(n) if n.as_u64() == Some(0) => Some(false),
+            Json::Number(n) if n.as_u64() == Some(1) => Some(true),
+            Json::String(x) if matches!(x.as_ref(), "true" | "1" | "yes") => Some(true),
+            Json::String(x) if matches!(x.as_ref(), "false" | "0" | "no") => Some(false),
             other => {
                 self.type_err(s, &p, "a boolean", other);
                 None
@@ -163,36 +187,32 @@ impl<'v> Obj<'v> {
     pub(crate) fn opt_uint(&mut self, s: &mut Sink, key: &'static str) -> Option<u64> {
         let (v, p) = self.raw(key)?;
         let parsed = match v {
-            Value::Number(n) => n.as_u64().or_else(|| {
+            Json::Number(n) => n.as_u64().or_else(|| {
                 n.as_f64()
                     .filter(|f| f.fract() == 0.0 && *f >= 0.0)
                     .map(|f| f as u64)
             }),
-            Value::String(x) => x.trim().parse::<u64>().ok(),
+            Json::String(x) => x.trim().parse::<u64>().ok(),
             _ => None,
         };
-        match parsed {
-            Some(n) => Some(n),
-            None => {
-                let negative =
-                    v.as_i64().is_some_and(|n| n < 0) || v.as_f64().is_some_and(|f| f < 0.0);
-                self.failed = true;
-                if negative {
-                    s.error(
-                        &p,
-                        "non-positive",
-                        format!("must not be negative, found {}", type_name(v)),
-                    );
-                } else {
-                    s.error(
-                        &p,
-                        "type",
-                        format!("expected a non-negative integer, found {}", type_name(v)),
-                    );
-                }
-                None
+        if parsed.is_none() {
+            let negative = v.as_i64().is_some_and(|n| n < 0) || v.as_f64().is_some_and(|f| f < 0.0);
+            self.failed = true;
+            if negative {
+                s.error(
+                    &p,
+                    "non-positive",
+                    format!("must not be negative, found {}", type_name(v)),
+                );
+            } else {
+                s.error(
+                    &p,
+                    "type",
+                    format!("expected a non-negative integer, found {}", type_name(v)),
+                );
             }
         }
+        parsed
     }
 
     /// A required non-negative integer.
@@ -210,7 +230,7 @@ impl<'v> Obj<'v> {
     ) -> Option<T> {
         let (v, p) = self.raw(key)?;
         let parsed = match v {
-            Value::String(x) => parse_text(x, &p, s),
+            Json::String(x) => parse_text(x, &p, s),
             other => {
                 s.error(
                     &p,
@@ -257,17 +277,17 @@ impl<'v> Obj<'v> {
         };
         let p = p.sealed();
         match v {
-            Value::String(x) => x
+            Json::String(x) => x
                 .split([',', ' ', ';'])
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .map(|t| (t.to_string(), p.clone()))
                 .collect(),
-            Value::Array(items) => {
+            Json::Array(items) => {
                 let mut out = Vec::new();
                 for (i, it) in items.iter().enumerate() {
                     match it {
-                        Value::String(x) => out.push((x.trim().to_string(), p.index(i))),
+                        Json::String(x) => out.push((x.trim().to_string(), p.index(i))),
                         other => self.type_err(s, &p.index(i), "a string", other),
                     }
                 }
@@ -287,12 +307,12 @@ impl<'v> Obj<'v> {
         };
         let p = p.sealed();
         match v {
-            Value::Array(items) => {
+            Json::Array(items) => {
                 let mut out = Vec::new();
                 for (i, it) in items.iter().enumerate() {
                     match it {
-                        Value::String(x) => out.push((x.clone(), p.index(i))),
-                        Value::Number(n) => out.push((n.to_string(), p.index(i))),
+                        Json::String(x) => out.push((x.to_string(), p.index(i))),
+                        Json::Number(n) => out.push((n.to_string(), p.index(i))),
                         other => self.type_err(s, &p.index(i), "a string", other),
                     }
                 }
@@ -316,13 +336,13 @@ impl<'v> Obj<'v> {
     }
 
     /// A nested array of values.
-    pub(crate) fn arr(&mut self, s: &mut Sink, key: &'static str) -> Vec<(&'v Value, JsonPath)> {
+    pub(crate) fn arr(&mut self, s: &mut Sink, key: &'static str) -> Vec<(&'v Json<'v>, JsonPath)> {
         let Some((v, p)) = self.raw(key) else {
             return Vec::new();
         };
         let p = p.sealed();
         match v {
-            Value::Array(items) => items
+            Json::Array(items) => items
                 .iter()
                 .enumerate()
                 .map(|(i, it)| (it, p.index(i)))
@@ -336,14 +356,14 @@ impl<'v> Obj<'v> {
 
     /// Any JSON value, kept as is.
     pub(crate) fn value(&mut self, key: &'static str) -> Option<Value> {
-        self.raw(key).map(|(v, _)| v.clone())
+        self.raw(key).map(|(v, _)| v.to_value())
     }
 
     /// The keys nobody read: kept in an `extra` map and reported as warnings.
     pub(crate) fn extra(&self, s: &mut Sink, ignore: &[&str]) -> BTreeMap<String, Value> {
         let mut out = BTreeMap::new();
-        for (k, v, used) in &self.entries {
-            if *used || ignore.contains(k) {
+        for ((k, v), used) in self.entries.iter().zip(&self.used) {
+            if *used || ignore.contains(&k.as_ref()) {
                 continue;
             }
             s.warn(
@@ -351,7 +371,7 @@ impl<'v> Obj<'v> {
                 "unknown-key",
                 format!("key {k:?} is not used by phx; it is kept but has no effect"),
             );
-            out.insert(k.to_string(), (*v).clone());
+            out.insert(k.to_string(), v.to_value());
         }
         out
     }
@@ -359,13 +379,13 @@ impl<'v> Obj<'v> {
 
 /// Parse a JSON string (or number) into a checked type, recording a `value` finding on failure.
 pub(crate) fn parse_value<T: FromStr<Err = ParseError>>(
-    v: &Value,
+    v: &Json<'_>,
     p: &JsonPath,
     s: &mut Sink,
 ) -> Option<T> {
     match v {
-        Value::String(x) => parse_text(x, p, s),
-        Value::Number(n) => parse_text(&n.to_string(), p, s),
+        Json::String(x) => parse_text(x, p, s),
+        Json::Number(n) => parse_text(&n.to_string(), p, s),
         other => {
             s.error(
                 p,

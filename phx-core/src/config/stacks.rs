@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::common::Secret;
 use super::finding::{JsonPath, Sink};
+use super::json::Json;
 use super::reader::{Obj, type_name};
 
 /// One stack.
@@ -31,9 +31,9 @@ pub struct StackEnvironment {
     pub services: BTreeMap<String, Vec<String>>,
 }
 
-pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> BTreeMap<String, Stack> {
+pub(crate) fn parse_file(root: &Json<'_>, s: &mut Sink) -> BTreeMap<String, Stack> {
     let mut out = BTreeMap::new();
-    let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root())) else {
+    let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root(), s)) else {
         s.error(
             &JsonPath::root(),
             "shape",
@@ -103,7 +103,7 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> BTreeMap<String, Stack> 
                             continue;
                         };
                         services.insert(
-                            svc.clone(),
+                            svc.to_string(),
                             so.str_list(s, "traefik_labels")
                                 .into_iter()
                                 .map(|(l, _)| l)
@@ -114,7 +114,7 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> BTreeMap<String, Stack> 
                 }
                 e.extra(s, &["firewall_rules"]);
                 environments.insert(
-                    env.clone(),
+                    env.to_string(),
                     StackEnvironment {
                         variables,
                         files,
@@ -125,7 +125,7 @@ pub(crate) fn parse_file(root: &Value, s: &mut Sink) -> BTreeMap<String, Stack> 
         }
         st.extra(s, &[]);
         out.insert(
-            name.clone(),
+            name.to_string(),
             Stack {
                 description,
                 compose_file_path,

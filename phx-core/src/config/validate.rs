@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
 use super::finding::{Finding, JsonPath, Severity};
 use super::{Guest, Inventory, LXC_FILE, VM_FILE};
@@ -26,6 +27,8 @@ struct Out<'a> {
     inv: &'a Inventory,
     ctx: &'a Context,
     findings: Vec<Finding>,
+    /// Whether each script path exists: many guests share a feature script.
+    scripts: BTreeMap<PathBuf, bool>,
 }
 
 impl Out<'_> {
@@ -66,6 +69,18 @@ impl Out<'_> {
     fn warn(&mut self, g: &Guest<'_>, sub: &str, check: &'static str, message: String) {
         self.push(Severity::Warning, g, sub, check, message);
     }
+    /// `path` if no script exists there (each path is looked up once).
+    fn script_missing(&mut self, path: PathBuf) -> Option<PathBuf> {
+        let exists = match self.scripts.get(&path) {
+            Some(exists) => *exists,
+            None => {
+                let exists = path.is_file();
+                self.scripts.insert(path.clone(), exists);
+                exists
+            }
+        };
+        (!exists).then_some(path)
+    }
     /// Whether a reference to `id` names nothing: not a valid guest, not a guest with errors,
     /// and every definition was readable.
     fn is_undefined(&self, id: GuestId) -> bool {
@@ -85,6 +100,7 @@ pub(crate) fn semantic_checks(inv: &Inventory, ctx: &Context) -> Vec<Finding> {
         inv,
         ctx,
         findings: Vec::new(),
+        scripts: BTreeMap::new(),
     };
     // duplicate-id: one namespace for containers and VMs
     for (id, vm) in &inv.vms {
@@ -329,7 +345,7 @@ fn scripts(o: &mut Out<'_>, g: &Guest<'_>) {
             Guest::Lxc(_) => inv.lxc_feature_script(f),
             Guest::Vm(_) => inv.vm_feature_script(f),
         };
-        if !p.is_file() {
+        if let Some(p) = o.script_missing(p) {
             o.warn(
                 g,
                 &format!("features[{i}]"),
@@ -340,21 +356,18 @@ fn scripts(o: &mut Out<'_>, g: &Guest<'_>) {
     }
     if let Guest::Lxc(c) = g
         && let Some(app) = &c.application_script
+        && let Some(p) = o.script_missing(inv.application_script(app))
     {
-        let p = inv.application_script(app);
-        if !p.is_file() {
-            o.warn(
-                g,
-                "application_script",
-                "missing-script",
-                format!("application script {} does not exist", p.display()),
-            );
-        }
+        o.warn(
+            g,
+            "application_script",
+            "missing-script",
+            format!("application script {} does not exist", p.display()),
+        );
     }
     for (suite, cases) in g.tests() {
         for (i, t) in cases.iter().enumerate() {
-            let p = inv.test_script(&t.path);
-            if !p.is_file() {
+            if let Some(p) = o.script_missing(inv.test_script(&t.path)) {
                 o.warn(
                     g,
                     &format!("tests.{suite}[{i}].path"),
@@ -369,8 +382,7 @@ fn scripts(o: &mut Out<'_>, g: &Guest<'_>) {
         Guest::Vm(v) => &v.health_checks,
     };
     for (i, h) in checks.iter().enumerate() {
-        let p = inv.health_check_script(&h.script);
-        if !p.is_file() {
+        if let Some(p) = o.script_missing(inv.health_check_script(&h.script)) {
             o.warn(
                 g,
                 &format!("health_checks[{i}].script"),

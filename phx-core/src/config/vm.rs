@@ -11,6 +11,7 @@ use super::common::{
     parse_guest_firewall, parse_health_check, parse_host_checks, parse_tests, parse_traefik,
 };
 use super::finding::{JsonPath, Sink};
+use super::json::Json;
 use super::lxc::{Ipv4Addr4, PortainerRole, id_list, names_list, positive, ser_display};
 use super::reader::{Obj, parse_value, type_name};
 use super::validate::Context;
@@ -166,11 +167,11 @@ pub struct VmDefaults {
 /// `vm_defaults` and the VMs of the file, or `None` when it is not a VM config file at all.
 /// Where each VM is defined, and which ones had errors, goes into `ctx`.
 pub(crate) fn parse_file(
-    root: &Value,
+    root: &Json<'_>,
     s: &mut Sink,
     ctx: &mut Context,
 ) -> Option<(VmDefaults, BTreeMap<GuestId, VmSpec>)> {
-    let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root())) else {
+    let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root(), s)) else {
         s.error(
             &JsonPath::root(),
             "shape",
@@ -214,7 +215,7 @@ pub(crate) fn parse_file(
                     s.error(
                         &p.key("vmid"),
                         "duplicate-id",
-                        format!("VM {id} is already defined at {first}"),
+                        format!("VM {id} is defined more than once (first at {first})"),
                     );
                     continue;
                 }
@@ -481,8 +482,8 @@ fn parse_stacks(o: &mut Obj<'_>, s: &mut Sink) -> Vec<String> {
     let mut out = Vec::new();
     for (v, p) in o.arr(s, "docker_stacks") {
         match v {
-            Value::String(x) => out.push(x.clone()),
-            Value::Object(m) => match m.get("name").and_then(Value::as_str) {
+            Json::String(x) => out.push(x.to_string()),
+            Json::Object(_) => match v.get("name").and_then(Json::as_str) {
                 Some(n) => out.push(n.to_string()),
                 None => s.error(&p, "required", "stack object without \"name\""),
             },

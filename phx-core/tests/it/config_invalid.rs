@@ -280,6 +280,21 @@ fn container_defined_twice_is_rejected() {
     assert_snapshot!(case.rejection());
 }
 
+/// One template container, `{extra}` spliced into its definition, the whole definition given
+/// `times` times under the same key.
+fn single_container(extra: &str, times: usize) -> String {
+    let ct = format!(
+        r#""900": {{"name": "base", "template": "local:vztmpl/ubuntu.tar.zst", "cores": 1, "storage_pool": "local-lvm", "storage_size_gb": 8, "unprivileged": true, {extra}}}"#
+    );
+    format!(r#"{{"lxc_configs": {{{}}}}}"#, vec![ct; times].join(", "))
+}
+
+#[test]
+fn container_key_given_twice_is_rejected() {
+    let text = single_container(r#""memory_mb": 512"#, 2);
+    assert_snapshot!(Case::valid().without(VM_FILE).text(LXC_FILE, &text).rejection());
+}
+
 #[test]
 fn vm_defined_twice_is_rejected() {
     let case = Case::valid().vm(|v| {
@@ -422,6 +437,16 @@ fn unknown_keys_are_kept_and_reported_as_warnings() {
     let inv = checked.inventory();
     let id = phx_core::types::GuestId::new(102).unwrap();
     assert_eq!(inv.lxc[&id].extra["colour"], json!("blue"));
+    assert_snapshot!(checked.findings());
+}
+
+#[test]
+fn key_given_twice_is_a_warning_and_the_last_one_counts() {
+    // serde_json and jq (the shell tool) both keep the last value without a word.
+    let text = single_container(r#""memory_mb": 512, "memory_mb": 1024"#, 1);
+    let checked = Case::valid().without(VM_FILE).text(LXC_FILE, &text).check();
+    let id = phx_core::types::GuestId::new(900).unwrap();
+    assert_eq!(checked.inventory().lxc[&id].memory_mb, 1024);
     assert_snapshot!(checked.findings());
 }
 
