@@ -76,17 +76,37 @@ pub fn open(g: &GlobalArgs) -> anyhow::Result<Opened> {
     let kind = choose(g)?;
     match kind {
         BackendKind::Sim => open_sim(g),
-        BackendKind::Pct => Err(
-            usage("the pct backend is not available in this build of phx")
-                .hint("use `--backend sim` for now")
-                .into(),
-        ),
+        BackendKind::Pct => open_pct(g),
         BackendKind::Api => Err(
             usage("the api backend is not available in this build of phx")
                 .hint("use `--backend sim` for now")
                 .into(),
         ),
     }
+}
+
+/// The pct/qm backend on this node, or on `--ssh TARGET`.
+fn open_pct(g: &GlobalArgs) -> anyhow::Result<Opened> {
+    let runner: Arc<dyn phx_backend_pct::CommandRunner> = match &g.ssh {
+        Some(t) if t.trim().is_empty() || t.starts_with('-') => {
+            return Err(usage(format!("--ssh {t:?} is not an ssh target"))
+                .hint("give user@host, e.g. --ssh root@pve1")
+                .into());
+        }
+        Some(t) => Arc::new(phx_backend_pct::SshRunner::new(t.clone())),
+        None => Arc::new(phx_backend_pct::LocalRunner::new()),
+    };
+    let mut opts = phx_backend_pct::PctOptions::from_env();
+    if let Some(n) = &g.node {
+        opts.node = Some(
+            phx_core::types::NodeName::new(n.clone()).map_err(|e| usage(format!("--node: {e}")))?,
+        );
+    }
+    Ok(Opened {
+        hv: Arc::new(phx_backend_pct::PctBackend::new(runner, opts)),
+        kind: BackendKind::Pct,
+        _lock: None,
+    })
 }
 
 /// Take the sim state lock: wait up to 30 s for another phx, then refuse with a clear message.

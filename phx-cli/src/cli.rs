@@ -65,6 +65,16 @@ pub struct GlobalArgs {
         value_name = "FILE"
     )]
     pub sim_state: Option<PathBuf>,
+    /// Run the Proxmox tools on this node over ssh (`root@pve1`); pct backend, and container
+    /// exec for the api backend
+    #[arg(
+        long,
+        env = "PHX_SSH",
+        hide_env_values = true,
+        global = true,
+        value_name = "TARGET"
+    )]
+    pub ssh: Option<String>,
     /// Node for new guests without a `node` key
     #[arg(
         long,

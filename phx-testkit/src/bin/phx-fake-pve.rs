@@ -77,10 +77,13 @@ impl Store {
         if let Some(etc) = &self.etc {
             fake::read_etc(&mut c, etc);
         }
+        let before = self.etc.as_ref().map(|_| c.clone());
         let r = f(&mut c);
         fake::save_state(&self.state, &c).map_err(|e| e.to_string())?;
         if let Some(etc) = &self.etc {
-            fake::write_etc(&c, etc).map_err(|e| e.to_string())?;
+            // only files of guests this call changed: a backend may be editing another
+            // container's file directly, as on a real node
+            fake::write_etc_since(before.as_ref(), &c, etc).map_err(|e| e.to_string())?;
         }
         let _ = lock.unlock();
         Ok(r)
@@ -1442,8 +1445,59 @@ fn run(args: &[String]) -> Out {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "serve") {
+        return serve(&args[2..]);
+    }
     let out = run(&args);
     let _ = std::io::stdout().write_all(out.out.as_bytes());
     let _ = std::io::stderr().write_all(out.err.as_bytes());
     ExitCode::from(out.code)
+}
+
+// ----- serve ------------------------------------------------------------------------------
+
+/// `phx-fake-pve serve ...`: the fake HTTPS API until SIGINT/SIGTERM. The first stdout line is
+/// `<url> <sha256 fingerprint>`, for scripts and tests to read.
+fn serve(args: &[String]) -> ExitCode {
+    let cfg = match phx_testkit::server::ServeConfig::parse(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "phx-fake-pve serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "phx-fake-pve serve: runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let r: std::io::Result<()> = rt.block_on(async {
+        let server = phx_testkit::server::FakeServer::start(cfg.options).await?;
+        if let Some(p) = &cfg.ca_out {
+            std::fs::write(p, server.ca_pem())?;
+        }
+        let mut out = std::io::stdout();
+        writeln!(out, "{} {}", server.url(), server.fingerprint())?;
+        out.flush()?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        server.shutdown().await;
+        Ok(())
+    });
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "phx-fake-pve serve: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -26,7 +26,17 @@ struct Inner {
     cluster: Mutex<FakeCluster>,
     persist: Option<PathBuf>,
     scratch: PathBuf,
+    /// The scratch dir was made for this backend alone: removed with it.
+    owns_scratch: bool,
     default_node: Mutex<Option<String>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.owns_scratch {
+            let _ = std::fs::remove_dir_all(&self.scratch);
+        }
+    }
 }
 
 /// The traits implemented by an in-memory cluster. Clones share the cluster.
@@ -57,21 +67,34 @@ impl fmt::Debug for FakeKind {
     }
 }
 
+/// A scratch dir of its own for every in-memory backend (tests run many side by side).
 fn scratch_default() -> PathBuf {
-    std::env::temp_dir().join(format!("phx-fake-{}", std::process::id()))
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("phx-fake-{}-{n}", std::process::id()))
 }
 
 impl FakeBackend {
     /// A backend over `cluster`, in memory only.
     pub fn new(cluster: FakeCluster) -> Self {
-        Self::build(cluster, None, scratch_default())
+        Self::build_owned(cluster, None, scratch_default(), true)
     }
 
     fn build(cluster: FakeCluster, persist: Option<PathBuf>, scratch: PathBuf) -> Self {
+        Self::build_owned(cluster, persist, scratch, false)
+    }
+
+    fn build_owned(
+        cluster: FakeCluster,
+        persist: Option<PathBuf>,
+        scratch: PathBuf,
+        owns_scratch: bool,
+    ) -> Self {
         let inner = Arc::new(Inner {
             cluster: Mutex::new(cluster),
             persist,
             scratch,
+            owns_scratch,
             default_node: Mutex::new(None),
         });
         Self {

@@ -18,7 +18,7 @@ pub use backend::FakeBackend;
 pub use cluster::{ConfigView, FakeCluster, TaskOutcome, digest, escape_description, render_conf};
 pub use persist::{
     StateError, load_state, raw_lxc_of_file, read_etc, render_lxc_conf_file, save_state,
-    scratch_of, write_etc,
+    scratch_of, write_etc, write_etc_since,
 };
 pub use state::*;
 

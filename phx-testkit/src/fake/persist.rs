@@ -115,11 +115,27 @@ pub fn read_etc(c: &mut FakeCluster, etc: &Path) {
 /// Write every container's config file under `<etc>/lxc/` and remove files of containers that
 /// no longer exist. Files whose text is unchanged are not rewritten.
 pub fn write_etc(c: &FakeCluster, etc: &Path) -> Result<(), StateError> {
+    write_etc_since(None, c, etc)
+}
+
+/// Like [`write_etc`], but with `before` (the cluster as loaded) only the files of containers
+/// whose config changed since are written: another process may be editing the other files.
+pub fn write_etc_since(
+    before: Option<&FakeCluster>,
+    c: &FakeCluster,
+    etc: &Path,
+) -> Result<(), StateError> {
     let dir = etc.join("lxc");
     std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
     for g in c.guests.values().filter(|g| g.kind == GuestKind::Lxc) {
         let p = dir.join(format!("{}.conf", g.id));
         let text = render_lxc_conf_file(g);
+        if let Some(b) = before.and_then(|b| b.guests.get(&g.id))
+            && render_lxc_conf_file(b) == text
+            && p.exists()
+        {
+            continue;
+        }
         if std::fs::read_to_string(&p).ok().as_deref() != Some(text.as_str()) {
             std::fs::write(&p, text).map_err(io(format!("writing {}", p.display())))?;
         }

@@ -7,13 +7,21 @@ use phx_core::report::NullReporter;
 use crate::support::*;
 
 fn plan_lines(p: &HostPlan) -> String {
-    let mut s: Vec<String> = p.actions.iter().map(|a| format!("{} {} [{}]", a.op, a.detail, a.reason)).collect();
+    let mut s: Vec<String> = p
+        .actions
+        .iter()
+        .map(|a| format!("{} {} [{}]", a.op, a.detail, a.reason))
+        .collect();
     s.extend(p.notes.iter().map(|n| format!("note: {n}")));
     s.join("\n")
 }
 
 fn result_lines(r: &HostResult) -> String {
-    let mut s: Vec<String> = r.done.iter().map(|a| format!("done {} {}", a.op, a.detail)).collect();
+    let mut s: Vec<String> = r
+        .done
+        .iter()
+        .map(|a| format!("done {} {}", a.op, a.detail))
+        .collect();
     if let Some((a, e)) = &r.failed {
         s.push(format!("FAILED {} {}: {e}", a.op, a.detail));
     }
@@ -34,7 +42,13 @@ async fn setup_from_an_empty_node_then_rerun_is_a_no_op() {
     assert!(r.failed.is_none(), "{}", result_lines(&r));
     assert_eq!(r.completed.len(), 2, "both example host steps ran");
     oplog(&fake);
-    let again = e.plan_host(&HostOptions { completed: r.completed.clone(), ..HostOptions::default() }).await.unwrap();
+    let again = e
+        .plan_host(&HostOptions {
+            completed: r.completed.clone(),
+            ..HostOptions::default()
+        })
+        .await
+        .unwrap();
     assert!(again.actions.is_empty(), "{}", plan_lines(&again));
     assert!(oplog(&fake).lines().all(|l| l.starts_with("read ")));
     let report = e.test_host(None, &NullReporter).await.unwrap();
@@ -44,12 +58,18 @@ async fn setup_from_an_empty_node_then_rerun_is_a_no_op() {
 #[tokio::test]
 async fn setup_with_the_real_fixture_config() {
     let Some(dir) = fixtures_dir() else { return };
-    let inv = Inventory::load(&LoadOptions { config_dir: dir, scripts_dir: Some(std::env::temp_dir().join("phx-no-host-steps")) }).unwrap();
+    let inv = Inventory::load(&LoadOptions {
+        config_dir: dir,
+        scripts_dir: Some(std::env::temp_dir().join("phx-no-host-steps")),
+    })
+    .unwrap();
     let fake = fake();
     let e = engine(&fake, inv);
     let plan = e.plan_host(&HostOptions::default()).await.unwrap();
     insta::assert_snapshot!("host_plan_fixtures", plan_lines(&plan));
-    let r = e.apply_host(&plan, &HostOptions::default(), &NullReporter).await;
+    let r = e
+        .apply_host(&plan, &HostOptions::default(), &NullReporter)
+        .await;
     assert!(r.failed.is_none(), "{}", result_lines(&r));
     let again = e.plan_host(&HostOptions::default()).await.unwrap();
     assert!(again.actions.is_empty(), "{}", plan_lines(&again));
@@ -59,7 +79,10 @@ async fn setup_with_the_real_fixture_config() {
 async fn content_type_drift_is_corrected_and_unknown_storages_kept_unless_pruned() {
     let fake = fake();
     let e = engine(&fake, example());
-    let o = HostOptions { skip: vec!["initial_setup".into(), "setup_zfs".into()], ..HostOptions::default() };
+    let o = HostOptions {
+        skip: vec!["initial_setup".into(), "setup_zfs".into()],
+        ..HostOptions::default()
+    };
     let plan = e.plan_host(&o).await.unwrap();
     e.apply_host(&plan, &o, &NullReporter).await;
     fake.with(|c| {
@@ -70,7 +93,10 @@ async fn content_type_drift_is_corrected_and_unknown_storages_kept_unless_pruned
     });
     let plan = e.plan_host(&o).await.unwrap();
     insta::assert_snapshot!(plan_lines(&plan), @"storage-content tank-backups: backup,iso -> backup [content types differ]");
-    let pruning = HostOptions { prune: vec!["old-nfs".into(), "local".into(), "tank-guests".into()], ..o.clone() };
+    let pruning = HostOptions {
+        prune: vec!["old-nfs".into(), "local".into(), "tank-guests".into()],
+        ..o.clone()
+    };
     let plan = e.plan_host(&pruning).await.unwrap();
     insta::assert_snapshot!(plan_lines(&plan), @r"
     storage-content tank-backups: backup,iso -> backup [content types differ]
@@ -80,7 +106,10 @@ async fn content_type_drift_is_corrected_and_unknown_storages_kept_unless_pruned
     ");
     let r = e.apply_host(&plan, &pruning, &NullReporter).await;
     assert!(r.failed.is_none());
-    assert_eq!(fake.with(|c| c.storages["tank-backups"].content.clone()), vec!["backup".to_string()]);
+    assert_eq!(
+        fake.with(|c| c.storages["tank-backups"].content.clone()),
+        vec!["backup".to_string()]
+    );
     assert!(fake.with(|c| !c.storages.contains_key("old-nfs")));
 }
 
@@ -92,7 +121,10 @@ async fn a_failing_host_step_stops_setup_with_a_clear_message() {
     std::fs::create_dir_all(&steps).unwrap();
     for (name, body) in [
         ("hypervisor_initial_setup", "#!/bin/sh\necho base ok\n"),
-        ("hypervisor_feature_setup_zfs", "#!/bin/sh\necho \"zfs args: $*\" | sed 's|/[^ ]*/phoenix|CONFIG/phoenix|'\necho 'cannot import pool tank: no such pool' >&2\nexit 4\n"),
+        (
+            "hypervisor_feature_setup_zfs",
+            "#!/bin/sh\necho \"zfs args: $*\" | sed 's|/[^ ]*/phoenix|CONFIG/phoenix|'\necho 'cannot import pool tank: no such pool' >&2\nexit 4\n",
+        ),
         ("hypervisor_feature_setup_nfs", "#!/bin/sh\necho nfs ok\n"),
     ] {
         let p = steps.join(format!("{name}.sh"));
@@ -100,10 +132,21 @@ async fn a_failing_host_step_stops_setup_with_a_clear_message() {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let dir = repo().join("examples/homelab/etc");
-    let inv = Inventory::load(&LoadOptions { config_dir: dir, scripts_dir: Some(scripts.path().to_path_buf()) }).unwrap();
+    let inv = Inventory::load(&LoadOptions {
+        config_dir: dir,
+        scripts_dir: Some(scripts.path().to_path_buf()),
+    })
+    .unwrap();
     let fake = fake();
     let e = engine(&fake, inv);
-    let o = HostOptions { only: vec!["initial_setup".into(), "setup_zfs".into(), "setup_nfs".into()], ..HostOptions::default() };
+    let o = HostOptions {
+        only: vec![
+            "initial_setup".into(),
+            "setup_zfs".into(),
+            "setup_nfs".into(),
+        ],
+        ..HostOptions::default()
+    };
     let plan = e.plan_host(&o).await.unwrap();
     let r = e.apply_host(&plan, &o, &NullReporter).await;
     let text = result_lines(&r).replace(&scripts.path().display().to_string(), "[SCRIPTS]");
@@ -114,7 +157,10 @@ async fn a_failing_host_step_stops_setup_with_a_clear_message() {
         cannot import pool tank: no such pool
     ");
     assert!(r.completed.contains_key("hypervisor_initial_setup"));
-    assert!(!r.completed.contains_key("hypervisor_feature_setup_nfs"), "fail-fast: nfs never ran");
+    assert!(
+        !r.completed.contains_key("hypervisor_feature_setup_nfs"),
+        "fail-fast: nfs never ran"
+    );
 }
 
 #[tokio::test]
@@ -123,25 +169,65 @@ async fn a_host_step_that_needs_a_reboot_pauses_setup_and_the_next_run_continues
     let scripts = tempfile::tempdir().unwrap();
     let steps = scripts.path().join("hypervisor_setup");
     std::fs::create_dir_all(&steps).unwrap();
-    for (name, body) in [("hypervisor_feature_install_nvidia", "#!/bin/sh\necho driver installed\nexit 100\n"), ("hypervisor_feature_setup_dns_server", "#!/bin/sh\necho dns ok\n")] {
+    for (name, body) in [
+        (
+            "hypervisor_feature_install_nvidia",
+            "#!/bin/sh\necho driver installed\nexit 100\n",
+        ),
+        (
+            "hypervisor_feature_setup_dns_server",
+            "#!/bin/sh\necho dns ok\n",
+        ),
+    ] {
         let p = steps.join(format!("{name}.sh"));
         std::fs::write(&p, body).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let inv = Inventory::load(&LoadOptions { config_dir: repo().join("examples/homelab/etc"), scripts_dir: Some(scripts.path().to_path_buf()) }).unwrap();
+    let inv = Inventory::load(&LoadOptions {
+        config_dir: repo().join("examples/homelab/etc"),
+        scripts_dir: Some(scripts.path().to_path_buf()),
+    })
+    .unwrap();
     let e = engine(&fake(), inv);
     let plan = e.plan_host(&HostOptions::default()).await.unwrap();
-    let r = e.apply_host(&plan, &HostOptions::default(), &NullReporter).await;
-    assert_eq!(r.reboot_required.as_deref(), Some("hypervisor_feature_install_nvidia"));
+    let r = e
+        .apply_host(&plan, &HostOptions::default(), &NullReporter)
+        .await;
+    assert_eq!(
+        r.reboot_required.as_deref(),
+        Some("hypervisor_feature_install_nvidia")
+    );
     assert!(r.failed.is_none());
-    let next = e.plan_host(&HostOptions { completed: r.completed.clone(), ..HostOptions::default() }).await.unwrap();
-    let steps: Vec<&str> = next.actions.iter().filter(|a| a.op == "host-step").map(|a| a.detail.as_str()).collect();
+    let next = e
+        .plan_host(&HostOptions {
+            completed: r.completed.clone(),
+            ..HostOptions::default()
+        })
+        .await
+        .unwrap();
+    let steps: Vec<&str> = next
+        .actions
+        .iter()
+        .filter(|a| a.op == "host-step")
+        .map(|a| a.detail.as_str())
+        .collect();
     assert_eq!(steps, ["hypervisor_feature_setup_dns_server"]);
 }
 
 #[tokio::test]
 async fn unknown_host_step_names_are_refused() {
     let e = engine(&fake(), example());
-    let err = e.plan_host(&HostOptions { only: vec!["setup_zfz".into()], ..HostOptions::default() }).await.unwrap_err();
-    assert!(err.to_string().starts_with("unknown host step \"setup_zfz\"; the steps are: initial_setup, setup_zfs,"), "{err}");
+    let err = e
+        .plan_host(&HostOptions {
+            only: vec!["setup_zfz".into()],
+            ..HostOptions::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "unknown host step \"setup_zfz\"; the steps are: initial_setup, setup_zfs,"
+        ),
+        "{err}"
+    );
 }

@@ -1,4 +1,5 @@
 //! Shared test helpers.
+#![allow(clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -74,8 +75,23 @@ pub fn writes(fake: &FakeBackend) -> String {
     fake.with(|c| c.take_oplog())
         .into_iter()
         .filter(|l| !l.starts_with("read "))
+        .map(|l| without_sizes(&l))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `lxc.push 101 /tmp/x 5060B mode=644` -> `... [SIZE] ...`: pushed files change with the
+/// example config.
+fn without_sizes(l: &str) -> String {
+    l.split(' ')
+        .map(|w| {
+            let digits = w
+                .strip_suffix('B')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if digits { "[SIZE]" } else { w }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// One line per guest: id, outcome, executed ops, error.

@@ -1,0 +1,130 @@
+//! `phx --backend pct` against the fake `pct`/`qm`/`pvesh`/`pvesm`/`pveam` executables, locally
+//! and over a fake `ssh`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use phx_testkit::router::FakePve;
+
+use crate::support::{World, run};
+
+fn pct_cmd(w: &World, fake: &FakePve, args: &[&str]) -> Command {
+    let mut c = w.cmd(args);
+    c.env("PHX_BACKEND", "pct")
+        .env("PHX_PVE_ETC", fake.etc_dir());
+    for (k, v) in fake.env() {
+        c.env(k, v);
+    }
+    c
+}
+
+#[test]
+fn up_status_and_delete_through_the_proxmox_tools() {
+    let w = World::new();
+    let fake = FakePve::new().unwrap();
+    let r = run(
+        pct_cmd(&w, &fake, &["up", "-j", "2", "--no-progress"]),
+        w.dir.path(),
+    );
+    assert_eq!(r.code, 0, "{}", r.render());
+    assert!(
+        r.stdout.contains("6 changed, 0 unchanged, 0 failed"),
+        "{}",
+        r.render()
+    );
+    // the container features ran on the "node" and used `pct exec`/`pct push` into the guest
+    let marker = fake
+        .root()
+        .join("state.guests/guests/101/etc/phx/base_setup");
+    assert!(
+        !marker.exists(),
+        "101 inherits base_setup from its clone source"
+    );
+    let marker = fake
+        .root()
+        .join("state.guests/guests/900/etc/phx/base_setup");
+    assert!(marker.is_file(), "base_setup ran through pct push");
+    let r = run(pct_cmd(&w, &fake, &["up"]), w.dir.path());
+    assert!(
+        r.stdout.contains("0 changed, 6 unchanged"),
+        "{}",
+        r.render()
+    );
+    let r = run(pct_cmd(&w, &fake, &["status", "-o", "json"]), w.dir.path());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let running: Vec<u64> = v["guests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["status"] == "running")
+        .map(|g| g["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(running, [101, 102, 103, 1001]);
+    let r = run(
+        pct_cmd(&w, &fake, &["lxc", "delete", "103", "--yes"]),
+        w.dir.path(),
+    );
+    assert_eq!(r.code, 0, "{}", r.render());
+    assert!(fake.with(|c| !c.guests.contains_key(&103)).unwrap());
+    // raw lxc lines went into the node's config file
+    let conf = std::fs::read_to_string(fake.etc_dir().join("lxc/900.conf")).unwrap();
+    assert!(conf.contains("lxc.apparmor.profile: unconfined"), "{conf}");
+}
+
+/// A fake `ssh` that checks the command line phx builds and runs the remote command the way
+/// sshd would (one string for the remote shell), logging what it received.
+fn fake_ssh(dir: &std::path::Path) -> std::path::PathBuf {
+    let bin = dir.join("ssh-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("ssh.log");
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = -o ] && [ \"$2\" = BatchMode=yes ] || {{ echo 'missing -o BatchMode=yes' >&2; exit 255; }}\nshift 2\ntarget=\"$1\"; shift\n[ \"$1\" = -- ] || {{ echo 'missing --' >&2; exit 255; }}\nshift\nprintf '%s\\n' \"$target $*\" >> '{}'\nexec sh -c \"$*\"\n",
+        log.display()
+    );
+    std::fs::write(bin.join("ssh"), script).unwrap();
+    std::fs::set_permissions(bin.join("ssh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn pct_over_ssh_quotes_every_argument() {
+    let w = World::new();
+    let fake = FakePve::new().unwrap();
+    let ssh_bin = fake_ssh(w.dir.path());
+    let mut c = pct_cmd(
+        &w,
+        &fake,
+        &[
+            "--ssh",
+            "root@pve1",
+            "lxc",
+            "create",
+            "101",
+            "--no-progress",
+        ],
+    );
+    let path = fake
+        .env()
+        .into_iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v)
+        .unwrap();
+    c.env("PATH", format!("{}:{path}", ssh_bin.display()));
+    let r = run(c, w.dir.path());
+    assert_eq!(r.code, 0, "{}", r.render());
+    let log = std::fs::read_to_string(w.dir.path().join("ssh.log")).unwrap();
+    // every command went to the target; arguments with spaces arrive as one word
+    assert!(log.lines().all(|l| l.starts_with("root@pve1 ")), "{log}");
+    assert!(
+        log.contains("'pct' 'create' '900'") || log.contains("pct create 900"),
+        "{log}"
+    );
+    let exec = log
+        .lines()
+        .find(|l| l.contains("--description"))
+        .unwrap_or("");
+    assert!(
+        exec.contains("'[phx] features=base_setup'") || exec.is_empty(),
+        "{exec}"
+    );
+}
