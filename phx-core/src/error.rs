@@ -206,11 +206,7 @@ impl Error {
         }
         let reason = if l.contains("already running") {
             Some(ConflictReason::AlreadyRunning)
-        } else if l.contains("can only push files to a running") {
-            Some(ConflictReason::NotRunning)
-        } else if l.contains("already running") {
-            Some(ConflictReason::AlreadyRunning)
-        } else if l.contains("not running") {
+        } else if l.contains("can only push files to a running") || l.contains("not running") {
             Some(ConflictReason::NotRunning)
         } else if l.contains("protection mode enabled") {
             Some(ConflictReason::Protected)
