@@ -242,7 +242,7 @@ const INFORMATIONAL: &[&str] = &[
 
 pub(crate) fn parse_file(root: &Json<'_>, s: &mut Sink) -> HypervisorConfig {
     let mut cfg = HypervisorConfig::default();
-    let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root(), s)) else {
+    let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root())) else {
         s.error(
             &JsonPath::root(),
             "shape",

@@ -31,7 +31,7 @@ pub(crate) struct Obj<'v> {
     /// The object's entries. Scanning this short list is cheap, and a few dozen keys are asked
     /// for per container, most of them absent.
     entries: &'v Entries<'v>,
-    /// Which entries were read (or are shadowed by a later duplicate).
+    /// Which entries were read.
     used: Vec<bool>,
     pub path: JsonPath,
     /// File-root defaults (the LXC file's top-level keys act as defaults for every container).
@@ -41,25 +41,14 @@ pub(crate) struct Obj<'v> {
 }
 
 impl<'v> Obj<'v> {
-    /// Read the entries of an object. A key given twice is a warning and the last one counts,
-    /// as in jq (the shell tool) and serde_json.
-    pub(crate) fn new(entries: &'v Entries<'v>, path: JsonPath, s: &mut Sink) -> Self {
-        let path = path.sealed();
-        let mut used = vec![false; entries.len()];
-        for (i, (k, _)) in entries.iter().enumerate().skip(1) {
-            if let Some(first) = entries[..i].iter().position(|(e, _)| e == k) {
-                used[first] = true;
-                s.warn(
-                    &path.key(k),
-                    "duplicate-key",
-                    format!("key {k:?} is given more than once; the last one is used"),
-                );
-            }
-        }
+    /// Read the entries of an object. Of a key given twice the last one counts, as in jq (the
+    /// shell tool) and serde_json; [`Obj::extra`] reports the others.
+    pub(crate) fn new(entries: &'v Entries<'v>, path: JsonPath) -> Self {
+        let used = vec![false; entries.len()];
         Self {
             entries,
             used,
-            path,
+            path: path.sealed(),
             fallback: None,
             failed: false,
         }
@@ -68,7 +57,7 @@ impl<'v> Obj<'v> {
     /// Read `v` as an object, or record a type error.
     pub(crate) fn of(v: &'v Json<'v>, path: JsonPath, s: &mut Sink) -> Option<Self> {
         match v {
-            Json::Object(entries) => Some(Self::new(entries, path, s)),
+            Json::Object(entries) => Some(Self::new(entries, path)),
             other => {
                 s.error(
                     &path,
@@ -359,11 +348,20 @@ impl<'v> Obj<'v> {
         self.raw(key).map(|(v, _)| v.to_value())
     }
 
-    /// The keys nobody read: kept in an `extra` map and reported as warnings.
+    /// The keys nobody read: kept in an `extra` map and reported as warnings. A key given more
+    /// than once is reported here too (only its last value is ever read).
     pub(crate) fn extra(&self, s: &mut Sink, ignore: &[&str]) -> BTreeMap<String, Value> {
         let mut out = BTreeMap::new();
-        for ((k, v), used) in self.entries.iter().zip(&self.used) {
+        for (i, ((k, v), used)) in self.entries.iter().zip(&self.used).enumerate() {
             if *used || ignore.contains(&k.as_ref()) {
+                continue;
+            }
+            if self.entries[i + 1..].iter().any(|(later, _)| later == k) {
+                s.warn(
+                    &self.path.key(k),
+                    "duplicate-key",
+                    format!("key {k:?} is given more than once; the last one is used"),
+                );
                 continue;
             }
             s.warn(

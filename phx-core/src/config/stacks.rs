@@ -33,7 +33,7 @@ pub struct StackEnvironment {
 
 pub(crate) fn parse_file(root: &Json<'_>, s: &mut Sink) -> BTreeMap<String, Stack> {
     let mut out = BTreeMap::new();
-    let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root(), s)) else {
+    let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root())) else {
         s.error(
             &JsonPath::root(),
             "shape",

@@ -1,5 +1,6 @@
 //! Semantic checks over the whole inventory, each a named check with its own message.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -23,15 +24,25 @@ pub(crate) struct Context {
     pub complete: bool,
 }
 
+/// The site scripts a config names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Script {
+    LxcFeature,
+    VmFeature,
+    Application,
+    Test,
+    HealthCheck,
+}
+
 struct Out<'a> {
     inv: &'a Inventory,
     ctx: &'a Context,
     findings: Vec<Finding>,
-    /// Whether each script path exists: many guests share a feature script.
-    scripts: BTreeMap<PathBuf, bool>,
+    /// Whether each script exists: many guests share a feature script.
+    scripts: BTreeMap<(Script, &'a str), bool>,
 }
 
-impl Out<'_> {
+impl<'a> Out<'a> {
     fn push(
         &mut self,
         severity: Severity,
@@ -69,17 +80,21 @@ impl Out<'_> {
     fn warn(&mut self, g: &Guest<'_>, sub: &str, check: &'static str, message: String) {
         self.push(Severity::Warning, g, sub, check, message);
     }
-    /// `path` if no script exists there (each path is looked up once).
-    fn script_missing(&mut self, path: PathBuf) -> Option<PathBuf> {
-        let exists = match self.scripts.get(&path) {
-            Some(exists) => *exists,
-            None => {
-                let exists = path.is_file();
-                self.scripts.insert(path.clone(), exists);
-                exists
-            }
+    /// The path of a script that does not exist (each script is looked up once).
+    fn script_missing(&mut self, kind: Script, name: &'a str) -> Option<PathBuf> {
+        let inv = self.inv;
+        let path = || match kind {
+            Script::LxcFeature => inv.lxc_feature_script(name),
+            Script::VmFeature => inv.vm_feature_script(name),
+            Script::Application => inv.application_script(name),
+            Script::Test => inv.test_script(name),
+            Script::HealthCheck => inv.health_check_script(name),
         };
-        (!exists).then_some(path)
+        let exists = *self
+            .scripts
+            .entry((kind, name))
+            .or_insert_with(|| path().is_file());
+        (!exists).then(path)
     }
     /// Whether a reference to `id` names nothing: not a valid guest, not a guest with errors,
     /// and every definition was readable.
@@ -276,47 +291,43 @@ fn network(o: &mut Out<'_>, g: &Guest<'_>) {
     }
 }
 
+/// Static IPs and MACs used twice: each later guest (by id) names the first one.
 fn duplicates(o: &mut Out<'_>) {
-    let inv = o.inv;
-    let mut ips: BTreeMap<Ipv4Addr, Vec<GuestId>> = BTreeMap::new();
-    let mut macs: BTreeMap<MacAddr, Vec<GuestId>> = BTreeMap::new();
-    for g in inv.guests() {
+    let mut ips: BTreeMap<Ipv4Addr, GuestId> = BTreeMap::new();
+    let mut macs: BTreeMap<MacAddr, GuestId> = BTreeMap::new();
+    for g in o.inv.guests() {
         let ip = match g {
             Guest::Lxc(c) => c.network.as_ref().map(|n| n.ip),
             Guest::Vm(v) => v.network.as_ref().map(|n| n.ip),
         };
-        if let Some(NetIp::Static(c)) = ip {
-            ips.entry(c.addr()).or_default().push(g.id());
+        if let Some(NetIp::Static(c)) = ip
+            && let Some(first) = first_user(&mut ips, c.addr(), g.id())
+        {
+            let message = format!("{} is also used by guest {first}", c.addr());
+            o.err(&g, "network_config.ip", "duplicate-ip", message);
         }
         if let Guest::Lxc(c) = g
-            && let Some(m) = c.mac_address
+            && let Some(mac) = c.mac_address
+            && let Some(first) = first_user(&mut macs, mac, g.id())
         {
-            macs.entry(m).or_default().push(g.id());
+            o.err(
+                &g,
+                "mac_address",
+                "duplicate-mac",
+                format!("{mac} is also used by guest {first}"),
+            );
         }
     }
-    for (ip, ids) in ips.into_iter().filter(|(_, ids)| ids.len() > 1) {
-        for id in &ids[1..] {
-            if let Some(g) = inv.guest(*id) {
-                o.err(
-                    &g,
-                    "network_config.ip",
-                    "duplicate-ip",
-                    format!("{ip} is also used by guest {}", ids[0]),
-                );
-            }
+}
+
+/// Record `id` as a user of `key`; the guest that used it first, if any.
+fn first_user<K: Ord>(seen: &mut BTreeMap<K, GuestId>, key: K, id: GuestId) -> Option<GuestId> {
+    match seen.entry(key) {
+        Entry::Vacant(e) => {
+            e.insert(id);
+            None
         }
-    }
-    for (mac, ids) in macs.into_iter().filter(|(_, ids)| ids.len() > 1) {
-        for id in &ids[1..] {
-            if let Some(g) = inv.guest(*id) {
-                o.err(
-                    &g,
-                    "mac_address",
-                    "duplicate-mac",
-                    format!("{mac} is also used by guest {}", ids[0]),
-                );
-            }
-        }
+        Entry::Occupied(e) => Some(*e.get()),
     }
 }
 
@@ -338,14 +349,13 @@ pub(crate) fn feature_in_chain(inv: &Inventory, id: GuestId, feature: &str) -> b
     false
 }
 
-fn scripts(o: &mut Out<'_>, g: &Guest<'_>) {
-    let inv = o.inv;
+fn scripts<'a>(o: &mut Out<'a>, g: &Guest<'a>) {
+    let feature = match g {
+        Guest::Lxc(_) => Script::LxcFeature,
+        Guest::Vm(_) => Script::VmFeature,
+    };
     for (i, f) in g.features().iter().enumerate() {
-        let p = match g {
-            Guest::Lxc(_) => inv.lxc_feature_script(f),
-            Guest::Vm(_) => inv.vm_feature_script(f),
-        };
-        if let Some(p) = o.script_missing(p) {
+        if let Some(p) = o.script_missing(feature, f) {
             o.warn(
                 g,
                 &format!("features[{i}]"),
@@ -356,7 +366,7 @@ fn scripts(o: &mut Out<'_>, g: &Guest<'_>) {
     }
     if let Guest::Lxc(c) = g
         && let Some(app) = &c.application_script
-        && let Some(p) = o.script_missing(inv.application_script(app))
+        && let Some(p) = o.script_missing(Script::Application, app)
     {
         o.warn(
             g,
@@ -367,7 +377,7 @@ fn scripts(o: &mut Out<'_>, g: &Guest<'_>) {
     }
     for (suite, cases) in g.tests() {
         for (i, t) in cases.iter().enumerate() {
-            if let Some(p) = o.script_missing(inv.test_script(&t.path)) {
+            if let Some(p) = o.script_missing(Script::Test, &t.path) {
                 o.warn(
                     g,
                     &format!("tests.{suite}[{i}].path"),
@@ -382,7 +392,7 @@ fn scripts(o: &mut Out<'_>, g: &Guest<'_>) {
         Guest::Vm(v) => &v.health_checks,
     };
     for (i, h) in checks.iter().enumerate() {
-        if let Some(p) = o.script_missing(inv.health_check_script(&h.script)) {
+        if let Some(p) = o.script_missing(Script::HealthCheck, &h.script) {
             o.warn(
                 g,
                 &format!("health_checks[{i}].script"),

@@ -171,7 +171,7 @@ pub(crate) fn parse_file(
     s: &mut Sink,
     ctx: &mut Context,
 ) -> Option<(VmDefaults, BTreeMap<GuestId, VmSpec>)> {
-    let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root(), s)) else {
+    let Some(mut o) = root.as_object().map(|m| Obj::new(m, JsonPath::root())) else {
         s.error(
             &JsonPath::root(),
             "shape",
