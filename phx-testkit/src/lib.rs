@@ -7,6 +7,8 @@
 //! - `router` (feature `fake-pve`): one request router over a FakeCluster for every fake
 //!   front; the `phx-fake-pve` binary (fake `pct`, `qm`, `pvesh`, `pvesm`, `pveam`) and
 //!   `fake_pve_binary()`/`FakePve` to find it and give a test its own fake node.
+//! - `server` (feature `fake-pve`): the fake HTTPS Proxmox API over the same router
+//!   (`phx-fake-pve serve`, `server::FakeServer` in tests).
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
@@ -14,6 +16,8 @@ pub mod conformance;
 pub mod fake;
 #[cfg(feature = "fake-pve")]
 pub mod router;
+#[cfg(feature = "fake-pve")]
+pub mod server;
 
 pub use fake::{FakeBackend, FakeCluster, Fault};
 #[cfg(feature = "fake-pve")]

@@ -116,6 +116,8 @@ impl Reply {
 pub struct Router {
     scratch: PathBuf,
     agent_exec_limit: Duration,
+    /// The node that answers (`local: 1` in `/cluster/status`); default the first node.
+    local_node: Option<String>,
 }
 
 // ----- parameter checking ----------------------------------------------------------------
@@ -806,7 +808,14 @@ impl Router {
         Self {
             scratch: scratch.into(),
             agent_exec_limit: Duration::from_secs(60),
+            local_node: None,
         }
+    }
+
+    /// Answer as `node` (the node a front pretends to be: `local: 1` in `/cluster/status`).
+    pub fn local_node(mut self, node: impl Into<String>) -> Self {
+        self.local_node = Some(node.into());
+        self
     }
 
     /// Answer one request. The caller holds the cluster (and its lock) for the duration.
@@ -884,6 +893,23 @@ impl Router {
                             out.push(json!({"id": format!("storage/{n}/{}", s.id), "type": "storage", "storage": s.id, "node": n, "status": if s.disabled { "unknown" } else { "available" }, "content": s.content.join(","), "plugintype": s.kind, "shared": b(s.shared), "maxdisk": s.total, "disk": used}));
                         }
                     }
+                }
+                Ok(Reply::data(Value::Array(out)))
+            }
+            (Method::Get, ["cluster", "status"]) => {
+                check(r, params, &[], None)?;
+                c.count("cluster.status", false, String::new());
+                let local = self
+                    .local_node
+                    .clone()
+                    .or_else(|| c.nodes.keys().next().cloned())
+                    .unwrap_or_default();
+                let mut out = Vec::new();
+                if c.nodes.len() > 1 {
+                    out.push(json!({"type": "cluster", "id": "cluster", "name": "phx-fake", "nodes": c.nodes.len(), "quorate": 1, "version": c.nodes.len()}));
+                }
+                for (i, n) in c.nodes.values().enumerate() {
+                    out.push(json!({"type": "node", "id": format!("node/{}", n.name), "name": n.name, "nodeid": i + 1, "ip": format!("192.0.2.{}", i + 1), "local": b(n.name == local), "online": b(n.status == "online"), "level": ""}));
                 }
                 Ok(Reply::data(Value::Array(out)))
             }
