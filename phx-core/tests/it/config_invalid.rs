@@ -292,7 +292,8 @@ fn single_container(extra: &str, times: usize) -> String {
 #[test]
 fn container_key_given_twice_is_rejected() {
     let text = single_container(r#""memory_mb": 512"#, 2);
-    assert_snapshot!(Case::valid().without(VM_FILE).text(LXC_FILE, &text).rejection());
+    let case = Case::valid().without(VM_FILE).text(LXC_FILE, &text);
+    assert_snapshot!(case.rejection());
 }
 
 #[test]
