@@ -77,11 +77,11 @@ pub fn open(g: &GlobalArgs) -> anyhow::Result<Opened> {
     match kind {
         BackendKind::Sim => open_sim(g),
         BackendKind::Pct => open_pct(g),
-        BackendKind::Api => Err(
-            usage("the api backend is not available in this build of phx")
-                .hint("use `--backend sim` for now")
-                .into(),
-        ),
+        BackendKind::Api => Ok(Opened {
+            hv: crate::api_args::open(g)?,
+            kind: BackendKind::Api,
+            _lock: None,
+        }),
     }
 }
 

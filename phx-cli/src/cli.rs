@@ -108,6 +108,8 @@ pub struct GlobalArgs {
     /// Colours on stdout/stderr
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    #[command(flatten)]
+    pub api: crate::api_args::ApiArgs,
 }
 
 /// Backend choice.

@@ -1,6 +1,7 @@
 //! The `phx` command line: clap definitions, output rendering, progress, backend wiring.
 //! Behaviour lives in phx-core; each verb here is glue.
 
+pub mod api_args;
 pub mod backend;
 pub mod cli;
 pub mod cmd;

@@ -4,6 +4,7 @@
 
 mod auth_tls;
 mod conformance;
+mod e2e;
 mod multinode;
 mod requests;
 mod samples;

@@ -1,0 +1,294 @@
+//! `phx --backend api` end to end: the real `phx` binary against the fake HTTPS API (in this
+//! process), with `--ssh` through a fake `ssh` that runs the fake node's `pct` for container
+//! features; without `--ssh` the container steps fail with the Unsupported error. Credentials
+//! never show in any output, at any verbosity.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use phx_testkit::FakePve;
+use phx_testkit::server::FakeServer;
+
+use crate::support::{TOKEN, TOKEN_SECRET, server_options, write_fake_ssh};
+
+/// The `phx` binary of this workspace, built (or found up to date) once per test run.
+fn phx_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let mut profile = exe.parent().unwrap().to_path_buf();
+        if profile.ends_with("deps") {
+            profile.pop();
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "-q",
+            "-p",
+            "phx-cli",
+            "--bin",
+            "phx",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", profile.parent().unwrap());
+        match profile.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => {}
+            Some("release") => {
+                cmd.arg("--release");
+            }
+            Some(other) => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "building phx failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        profile.join("phx")
+    })
+    .clone()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// The example site, a fake node and the fake API over its state.
+struct Site {
+    dir: tempfile::TempDir,
+    fake: FakePve,
+    server: FakeServer,
+}
+
+impl Site {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        copy_dir(&repo.join("examples/homelab/etc"), &dir.path().join("etc"));
+        copy_dir(&repo.join("examples/homelab/bin"), &dir.path().join("bin"));
+        let fake = FakePve::new().unwrap();
+        write_fake_ssh(&fake.bin_dir());
+        let server =
+            FakeServer::start(server_options().state(fake.state_path(), Some(fake.etc_dir())))
+                .await
+                .unwrap();
+        Self { dir, fake, server }
+    }
+
+    /// `phx --backend api` with the token, the pinned fingerprint and `--ssh root@pve`.
+    fn phx(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(phx_binary());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("PHX_") || k == "RUST_LOG" {
+                c.env_remove(k);
+            }
+        }
+        for (k, v) in self.fake.env() {
+            c.env(k, v);
+        }
+        c.env("PHX_BACKEND", "api")
+            .env("PHX_API_URL", self.server.url())
+            .env("PHX_API_TOKEN", TOKEN)
+            .env("PHX_FINGERPRINT", self.server.fingerprint())
+            .env("PHX_SSH", "root@pve")
+            .env("PHX_PVE_ETC", self.fake.etc_dir())
+            .env("PHX_CONFIG_DIR", self.dir.path().join("etc"))
+            .env("PHX_SCRIPTS_DIR", self.dir.path().join("bin"))
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "160")
+            .args(args)
+            .stdin(Stdio::null());
+        c
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn all(&self) -> String {
+        format!(
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Run on a blocking thread (the fake server answers on this test's runtime).
+async fn run(mut c: Command) -> Run {
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_status_plan_delete_over_https() {
+    let s = Site::new().await;
+    let r = run(s.phx(&["up", "-j", "2", "--no-progress"])).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("6 changed, 0 unchanged, 0 failed"),
+        "{}",
+        r.all()
+    );
+    // the container feature ran in the guest through pct push/exec over ssh
+    let marker = s
+        .fake
+        .root()
+        .join("state.guests/guests/900/etc/phx/base_setup");
+    assert!(marker.is_file(), "base_setup ran through pct over ssh");
+    // raw lxc lines went into the node's config file over ssh
+    let conf = std::fs::read_to_string(s.fake.etc_dir().join("lxc/900.conf")).unwrap();
+    assert!(conf.contains("lxc.apparmor.profile: unconfined"), "{conf}");
+
+    let r = run(s.phx(&["plan"])).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = run(s.phx(&["up", "--no-progress"])).await;
+    assert!(r.stdout.contains("0 changed, 6 unchanged"), "{}", r.all());
+
+    let r = run(s.phx(&["status", "-o", "json"])).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let running: Vec<u64> = v["guests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["status"] == "running")
+        .map(|g| g["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(running, [101, 102, 103, 1001]);
+
+    let r = run(s.phx(&["lxc", "delete", "103", "--yes", "--no-progress"])).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(s.server.with(|c| !c.guests.contains_key(&103)).unwrap());
+    let r = run(s.phx(&["vm", "delete", "1001", "--yes", "--no-progress"])).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(s.server.with(|c| !c.guests.contains_key(&1001)).unwrap());
+
+    // every write went over HTTPS with the token, none with a secret in the URL
+    let reqs = s.server.requests();
+    assert!(
+        reqs.iter()
+            .any(|r| r.method == "POST" && r.path == "/nodes/pve/lxc")
+    );
+    assert!(reqs.iter().all(|r| !r.query.contains(TOKEN_SECRET)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_ssh_container_features_fail_with_the_unsupported_error() {
+    let s = Site::new().await;
+    let mut c = s.phx(&["up", "-j", "2", "--no-progress"]);
+    c.env_remove("PHX_SSH");
+    let r = run(c).await;
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("not supported by the api backend")
+            || r.stderr.contains("not supported by the api backend"),
+        "{}",
+        r.all()
+    );
+    assert!(r.all().contains("--ssh root@<node>"), "{}", r.all());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_fails_clearly_and_no_secret_is_ever_printed() {
+    let s = Site::new().await;
+    let wrong_secret = "0000dead-beef-4bad-8bad-wrongsecret00";
+    for v in ["-v", "-vv", "-vvv"] {
+        let mut c = s.phx(&[v, "status"]);
+        c.env("PHX_API_TOKEN", format!("root@pam!phx={wrong_secret}"));
+        let r = run(c).await;
+        assert_eq!(r.code, 1, "{}", r.all());
+        assert!(
+            r.stderr.contains("error: authentication failed: Authentication failed! (API token root@pam!phx was refused by https://127.0.0.1:"),
+            "{}",
+            r.all()
+        );
+        assert!(
+            r.stderr.contains("hint: check the API token"),
+            "{}",
+            r.all()
+        );
+        assert!(!r.all().contains(wrong_secret), "{v}: {}", r.all());
+
+        let r = run(s.phx(&[v, "status"])).await;
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(!r.all().contains(TOKEN_SECRET), "{v}: {}", r.all());
+    }
+    // a token file works the same, and its content stays hidden too
+    let file = s.dir.path().join("token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let mut c = s.phx(&["-vv", "status", "--api-token-file"]);
+    c.arg(&file).env_remove("PHX_API_TOKEN");
+    let r = run(c).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!r.all().contains(TOKEN_SECRET), "{}", r.all());
+    // there is no way to give the token on the command line
+    let r = run(s.phx(&["status", "--api-token", TOKEN])).await;
+    assert_eq!(r.code, 2, "{}", r.all());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_options_from_the_command_line() {
+    let s = Site::new().await;
+    let ca = s.dir.path().join("pve-root-ca.pem");
+    std::fs::write(&ca, s.server.ca_pem()).unwrap();
+
+    let mut c = s.phx(&["status", "--ca-cert"]);
+    c.arg(&ca).env_remove("PHX_FINGERPRINT");
+    let r = run(c).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+
+    let mut c = s.phx(&["status", "--insecure"]);
+    c.env_remove("PHX_FINGERPRINT");
+    let r = run(c).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr
+            .starts_with("warning: --insecure: the certificate of https://127.0.0.1:"),
+        "{}",
+        r.all()
+    );
+
+    let wrong = "AB:".repeat(31) + "AB";
+    let r = run(s.phx(&["status", "--fingerprint", &wrong])).await;
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr.contains(&format!("is not the pinned {wrong}")),
+        "{}",
+        r.all()
+    );
+
+    let mut c = s.phx(&["status"]);
+    c.env_remove("PHX_FINGERPRINT");
+    let r = run(c).await;
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("--ca-cert"), "{}", r.all());
+
+    let r = run(s.phx(&["status", "--insecure", "--ca-cert", "x.pem"])).await;
+    assert_eq!(r.code, 2, "{}", r.all());
+}
