@@ -25,6 +25,35 @@ pub(crate) fn type_name(v: &Json<'_>) -> String {
     }
 }
 
+/// Which entries of an object were read: a bit each for the first 64 (objects are small), a
+/// flag each for any more.
+#[derive(Debug)]
+struct Used {
+    bits: u64,
+    more: Vec<bool>,
+}
+
+impl Used {
+    fn new(len: usize) -> Self {
+        Self {
+            bits: 0,
+            more: vec![false; len.saturating_sub(64)],
+        }
+    }
+    fn set(&mut self, i: usize) {
+        match i.checked_sub(64) {
+            None => self.bits |= 1 << i,
+            Some(j) => self.more[j] = true,
+        }
+    }
+    fn get(&self, i: usize) -> bool {
+        match i.checked_sub(64) {
+            None => self.bits & (1 << i) != 0,
+            Some(j) => self.more[j],
+        }
+    }
+}
+
 /// Reads the keys of one JSON object, remembering which were used.
 #[derive(Debug)]
 pub(crate) struct Obj<'v> {
@@ -32,7 +61,7 @@ pub(crate) struct Obj<'v> {
     /// for per container, most of them absent.
     entries: &'v Entries<'v>,
     /// Which entries were read.
-    used: Vec<bool>,
+    used: Used,
     pub path: JsonPath,
     /// File-root defaults (the LXC file's top-level keys act as defaults for every container).
     fallback: Option<&'v Entries<'v>>,
@@ -44,7 +73,7 @@ impl<'v> Obj<'v> {
     /// Read the entries of an object. Of a key given twice the last one counts, as in jq (the
     /// shell tool) and serde_json; [`Obj::extra`] reports the others.
     pub(crate) fn new(entries: &'v Entries<'v>, path: JsonPath) -> Self {
-        let used = vec![false; entries.len()];
+        let used = Used::new(entries.len());
         Self {
             entries,
             used,
@@ -96,7 +125,7 @@ impl<'v> Obj<'v> {
     /// as absent, like jq's `// empty` in the shell tool.
     pub(crate) fn raw(&mut self, key: &'static str) -> Option<(&'v Json<'v>, JsonPath)> {
         if let Some(i) = self.position(key) {
-            self.used[i] = true;
+            self.used.set(i);
             let v = &self.entries[i].1;
             if !v.is_null() {
                 return Some((v, self.path.field(key)));
@@ -324,23 +353,24 @@ impl<'v> Obj<'v> {
         o
     }
 
-    /// A nested array of values.
-    pub(crate) fn arr(&mut self, s: &mut Sink, key: &'static str) -> Vec<(&'v Json<'v>, JsonPath)> {
-        let Some((v, p)) = self.raw(key) else {
-            return Vec::new();
-        };
-        let p = p.sealed();
-        match v {
-            Json::Array(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, it)| (it, p.index(i)))
-                .collect(),
-            other => {
+    /// The items of a nested array, each with its path.
+    pub(crate) fn arr(
+        &mut self,
+        s: &mut Sink,
+        key: &'static str,
+    ) -> impl Iterator<Item = (&'v Json<'v>, JsonPath)> + use<'v> {
+        let (items, p): (&'v [Json<'v>], JsonPath) = match self.raw(key) {
+            Some((Json::Array(items), p)) => (items, p.sealed()),
+            Some((other, p)) => {
                 self.type_err(s, &p, "an array", other);
-                Vec::new()
+                (&[], p)
             }
-        }
+            None => (&[], JsonPath::root()),
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(move |(i, it)| (it, p.index(i)))
     }
 
     /// Any JSON value, kept as is.
@@ -352,8 +382,8 @@ impl<'v> Obj<'v> {
     /// than once is reported here too (only its last value is ever read).
     pub(crate) fn extra(&self, s: &mut Sink, ignore: &[&str]) -> BTreeMap<String, Value> {
         let mut out = BTreeMap::new();
-        for (i, ((k, v), used)) in self.entries.iter().zip(&self.used).enumerate() {
-            if *used || ignore.contains(&k.as_ref()) {
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            if self.used.get(i) || ignore.contains(&k.as_ref()) {
                 continue;
             }
             if self.entries[i + 1..].iter().any(|(later, _)| later == k) {
@@ -402,5 +432,32 @@ fn parse_text<T: FromStr<Err = ParseError>>(text: &str, p: &JsonPath, s: &mut Si
             s.error(p, "value", e.to_string());
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_read_past_the_64th_are_not_reported_as_unknown() {
+        let text = format!(
+            "{{{}}}",
+            (0..70)
+                .map(|i| format!("\"k{i}\": {i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let json = Json::parse(&text).unwrap();
+        let mut s = Sink::new("test.json");
+        let mut o = Obj::of(&json, JsonPath::root(), &mut s).unwrap();
+        assert_eq!(o.opt_uint(&mut s, "k3"), Some(3));
+        assert_eq!(o.opt_uint(&mut s, "k66"), Some(66));
+        let extra = o.extra(&mut s, &[]);
+        assert_eq!(extra.len(), 68);
+        assert!(!extra.contains_key("k3") && !extra.contains_key("k66"));
+        assert!(
+            extra.contains_key("k63") && extra.contains_key("k64") && extra.contains_key("k69")
+        );
     }
 }
