@@ -10,3 +10,4 @@ mod requests;
 mod samples;
 mod support;
 mod tasks;
+mod wire;

@@ -371,13 +371,8 @@ pub(crate) async fn answer(
         Some(_) => {}
     }
 
-    if let Some(status) = shared.proxy_fault(method, &path) {
-        let message = match status {
-            595 => "Errors during connection establishment, proxy handshake: Connection refused",
-            596 => "Broken pipe",
-            _ => "Connection reset by peer",
-        };
-        return Answer::err(status_error(status, message));
+    if let Some(e) = shared.proxy_fault(method, &path) {
+        return Answer::err(e);
     }
     let s = shared.clone();
     let joined = tokio::task::spawn_blocking(move || {

@@ -126,13 +126,13 @@ pub(crate) struct Shared {
     opts: ServerOptions,
     secret: Vec<u8>,
     requests: Mutex<Vec<RecordedRequest>>,
-    /// Proxy-layer failures to answer instead of the handler: `(method, path prefix, status)`.
-    proxy_faults: Mutex<Vec<(String, String, u16)>>,
+    /// Failures to answer instead of the handler: `(method, path prefix, error)`.
+    proxy_faults: Mutex<Vec<(String, String, fake::PveError)>>,
 }
 
 impl Shared {
-    /// The status of a proxy-layer failure injected for this request, consumed.
-    fn proxy_fault(&self, method: &str, path: &str) -> Option<u16> {
+    /// The failure injected for this request, consumed.
+    fn proxy_fault(&self, method: &str, path: &str) -> Option<fake::PveError> {
         let mut v = self
             .proxy_faults
             .lock()
@@ -407,14 +407,27 @@ impl FakeServer {
     }
 
     /// Answer the next `method` request whose API path starts with `path_prefix` with
-    /// `status` (595–599: pveproxy's hop to pvedaemon or another node failed) without
-    /// handling it. Several calls queue several failures.
+    /// `status` without handling it: 595–599 as pveproxy does when its hop to pvedaemon or
+    /// another node fails, 400 as a task status read before the task is visible (`upid: no
+    /// such task`). Several calls queue several failures.
     pub fn fail_next_request(&self, method: &str, path_prefix: &str, status: u16) {
+        let e = match status {
+            400 => fake::PveError::param("upid", "no such task"),
+            s => fake::PveError {
+                status: s,
+                message: match s {
+                    595 => "Errors during connection establishment, proxy handshake: Connection refused".into(),
+                    596 => "Broken pipe".into(),
+                    _ => "Connection reset by peer".into(),
+                },
+                errors: Default::default(),
+            },
+        };
         self.shared
             .proxy_faults
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((method.to_string(), path_prefix.to_string(), status));
+            .push((method.to_string(), path_prefix.to_string(), e));
     }
 
     /// Every request so far, in order.
