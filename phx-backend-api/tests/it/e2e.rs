@@ -292,3 +292,60 @@ async fn tls_options_from_the_command_line() {
     let r = run(s.phx(&["status", "--insecure", "--ca-cert", "x.pem"])).await;
     assert_eq!(r.code, 2, "{}", r.all());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serve_binary_prints_its_url_and_fingerprint_first() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let mut child = Command::new(phx_testkit::fake_pve_binary().unwrap())
+        .args(["serve", "--listen", "127.0.0.1:0", "--token", TOKEN])
+        .args(["--auth-delay-ms", "0", "--nodes", "pve1,pve2", "--ca-out"])
+        .arg(&ca)
+        .arg("--state")
+        .arg(dir.path().join("state.json"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut l = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut l).unwrap();
+        l
+    })
+    .await
+    .unwrap();
+    let (url, fp) = line.trim().split_once(' ').unwrap();
+    assert!(url.starts_with("https://127.0.0.1:"), "{line}");
+    let mut o = phx_backend_api::ApiOptions::new(
+        url,
+        phx_backend_api::Auth::Token(crate::support::token()),
+    );
+    o.tls =
+        phx_backend_api::TlsMode::Fingerprint(phx_backend_api::tls::parse_fingerprint(fp).unwrap());
+    let by_fp = phx_backend_api::ApiBackend::new(o.clone()).unwrap();
+    let names: Vec<String> = phx_core::backend::Hypervisor::nodes(&by_fp)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name.to_string())
+        .collect();
+    assert_eq!(names, ["pve1", "pve2"]);
+    o.tls = phx_backend_api::TlsMode::CaFile(ca);
+    let by_ca = phx_backend_api::ApiBackend::new(o).unwrap();
+    assert_eq!(
+        phx_core::backend::Hypervisor::version(&by_ca)
+            .await
+            .unwrap()
+            .release,
+        "9.1"
+    );
+    // the state file is the fake executables' format, written after every request
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).unwrap()).unwrap();
+    assert!(state["nodes"]["pve2"].is_object());
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use phx_core::backend::{ExecRequest, LxcCreate};
+use phx_core::backend::{ExecRequest, Hypervisor, LxcCreate};
 use phx_core::types::{GuestId, NodeName, StorageId};
 use phx_testkit::FakeCluster;
 
@@ -102,5 +102,26 @@ async fn a_guest_on_another_node_is_found_and_managed() {
     assert!(
         matches!(missing, Err(phx_core::Error::NotFound { .. })),
         "{missing:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_node_is_the_one_the_url_names() {
+    let f = crate::support::memory(FakeCluster::with_nodes(&["alpha", "localhost"])).await;
+    assert_eq!(
+        f.default_node().await.unwrap(),
+        n("alpha"),
+        "127.0.0.1 names no node: the one answering local=1"
+    );
+    let mut o = crate::support::options(&f.server);
+    o.url = f.server.url().replace("127.0.0.1", "localhost");
+    let by_name = phx_backend_api::ApiBackend::new(o.clone()).unwrap();
+    assert_eq!(by_name.default_node().await.unwrap(), n("localhost"));
+    o.node = Some("alpha".into());
+    let pinned = phx_backend_api::ApiBackend::new(o).unwrap();
+    assert_eq!(
+        pinned.default_node().await.unwrap(),
+        n("alpha"),
+        "--node wins"
     );
 }
