@@ -81,7 +81,11 @@ impl Progress {
         if std::fs::create_dir_all(&dir).is_err() {
             return;
         }
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{}.log", self.run))) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(format!("{}.log", self.run)))
+        {
             let _ = writeln!(f, "{} [{source}] {line}", now());
         }
     }

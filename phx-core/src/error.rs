@@ -180,12 +180,19 @@ impl Error {
 
     /// Shorthand for a backend error without a source.
     pub fn backend(backend: &'static str, message: impl Into<String>) -> Self {
-        Error::Backend { backend, message: message.into(), source: None }
+        Error::Backend {
+            backend,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Shorthand for an I/O error with context.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// Classify an error message as Proxmox prints it (HTTP reason phrase, pct/qm stderr,
@@ -195,13 +202,21 @@ impl Error {
         let msg = message.trim().to_string();
         let l = msg.to_ascii_lowercase();
         let what = guest_of(&msg).unwrap_or_default();
-        if l.contains("can't lock file") || l.contains("got timeout") || l.contains("is locked") || l.contains("trying to acquire cfs lock") || l.contains("got lock request timeout") {
+        if l.contains("can't lock file")
+            || l.contains("got timeout")
+            || l.contains("is locked")
+            || l.contains("trying to acquire cfs lock")
+            || l.contains("got lock request timeout")
+        {
             return Error::Locked { what, message: msg };
         }
         if l.contains("already exists") {
             return Error::AlreadyExists { what, message: msg };
         }
-        if l.contains("does not exist") || l.contains("unable to find configuration file") || l.contains("no such") {
+        if l.contains("does not exist")
+            || l.contains("unable to find configuration file")
+            || l.contains("no such")
+        {
             return Error::NotFound { what, message: msg };
         }
         let reason = if l.contains("already running") {
@@ -212,7 +227,10 @@ impl Error {
             Some(ConflictReason::Protected)
         } else if l.contains("if it's a template") || l.contains("is a template") {
             Some(ConflictReason::IsTemplate)
-        } else if l.contains("container is running") || l.contains("is running - destroy failed") || l.contains("if the ct is running") {
+        } else if l.contains("container is running")
+            || l.contains("is running - destroy failed")
+            || l.contains("if the ct is running")
+        {
             Some(ConflictReason::Running)
         } else if l.contains("contains snapshots") {
             Some(ConflictReason::HasSnapshots)
@@ -220,9 +238,15 @@ impl Error {
             None
         };
         if let Some(reason) = reason {
-            return Error::Conflict { reason, message: msg };
+            return Error::Conflict {
+                reason,
+                message: msg,
+            };
         }
-        if l.contains("got no worker upid") || l.contains("connection refused") || l.contains("broken pipe") {
+        if l.contains("got no worker upid")
+            || l.contains("connection refused")
+            || l.contains("broken pipe")
+        {
             return Error::Transient { message: msg };
         }
         Error::Rejected { message: msg }
@@ -231,7 +255,14 @@ impl Error {
     /// Whether this error, seen on a *retry* of a create-like call, means the first attempt
     /// actually went through ("already exists", "already running").
     pub fn means_already_done(&self) -> bool {
-        matches!(self, Error::AlreadyExists { .. } | Error::Conflict { reason: ConflictReason::AlreadyRunning, .. })
+        matches!(
+            self,
+            Error::AlreadyExists { .. }
+                | Error::Conflict {
+                    reason: ConflictReason::AlreadyRunning,
+                    ..
+                }
+        )
     }
 }
 
@@ -252,9 +283,18 @@ mod tests {
     fn proxmox_messages_are_classified() {
         let cases = [
             ("CT is locked (disk)", "locked"),
-            ("can't lock file '/var/lock/qemu-server/lock-101.conf' - got timeout", "locked"),
-            ("unable to create CT 100 - CT 100 already exists on node 'pve'", "exists"),
-            ("Configuration file 'nodes/pve/lxc/101.conf' does not exist", "notfound"),
+            (
+                "can't lock file '/var/lock/qemu-server/lock-101.conf' - got timeout",
+                "locked",
+            ),
+            (
+                "unable to create CT 100 - CT 100 already exists on node 'pve'",
+                "exists",
+            ),
+            (
+                "Configuration file 'nodes/pve/lxc/101.conf' does not exist",
+                "notfound",
+            ),
             ("CT 100 already running", "conflict"),
             ("can't remove CT 100 - protection mode enabled", "conflict"),
             ("got no worker upid - start worker failed", "transient"),

@@ -151,8 +151,19 @@ impl Reporter for TracingReporter {
     fn report(&self, e: &Event<'_>) {
         match e {
             Event::StepStarted { id, op, detail } => tracing::info!(guest = %id, "{op} {detail}"),
-            Event::StepFinished { id, op, duration, error: Some(err) } => tracing::warn!(guest = %id, ?duration, "{op} failed: {err}"),
-            Event::Retry { id, op, attempt, delay, error } => tracing::warn!(guest = %id, attempt, ?delay, "{op}: {error}; retrying"),
+            Event::StepFinished {
+                id,
+                op,
+                duration,
+                error: Some(err),
+            } => tracing::warn!(guest = %id, ?duration, "{op} failed: {err}"),
+            Event::Retry {
+                id,
+                op,
+                attempt,
+                delay,
+                error,
+            } => tracing::warn!(guest = %id, attempt, ?delay, "{op}: {error}; retrying"),
             Event::Warning { id, message } => tracing::warn!(guest = ?id, "{message}"),
             Event::GuestFinished { id, outcome } => tracing::info!(guest = %id, ?outcome, "done"),
             _ => {}

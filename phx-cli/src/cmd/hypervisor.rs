@@ -59,13 +59,20 @@ pub async fn run(ctx: &mut Ctx, cmd: HypervisorCommand) -> anyhow::Result<u8> {
 /// Where the host steps completed on a node are remembered (`--backend sim`: next to its state).
 fn state_file(ctx: &Ctx, node: &str) -> PathBuf {
     match ctx.g.backend {
-        Some(crate::cli::BackendKind::Sim) => crate::backend::sim_state(&ctx.g).with_extension("hypervisor.json"),
-        _ => crate::backend::default_sim_state().with_file_name("hypervisor").join(format!("{node}.json")),
+        Some(crate::cli::BackendKind::Sim) => {
+            crate::backend::sim_state(&ctx.g).with_extension("hypervisor.json")
+        }
+        _ => crate::backend::default_sim_state()
+            .with_file_name("hypervisor")
+            .join(format!("{node}.json")),
     }
 }
 
 fn load_completed(path: &std::path::Path) -> BTreeMap<String, String> {
-    std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 fn save_completed(path: &std::path::Path, done: &BTreeMap<String, String>) -> anyhow::Result<()> {
@@ -88,9 +95,17 @@ fn plan_human(ctx: &Ctx, plan: &HostPlan) -> String {
         s.push_str(&format!("{head}: note: {n}\n"));
     }
     if plan.actions.is_empty() {
-        s.push_str(&format!("No changes: host {} matches its config.\n", plan.node));
+        s.push_str(&format!(
+            "No changes: host {} matches its config.\n",
+            plan.node
+        ));
     } else {
-        s.push_str(&format!("{} change{} on host {}.\n", plan.actions.len(), if plan.actions.len() == 1 { "" } else { "s" }, plan.node));
+        s.push_str(&format!(
+            "{} change{} on host {}.\n",
+            plan.actions.len(),
+            if plan.actions.len() == 1 { "" } else { "s" },
+            plan.node
+        ));
     }
     s
 }
@@ -114,7 +129,13 @@ async fn setup(ctx: &mut Ctx, a: SetupArgs) -> anyhow::Result<u8> {
         None => engine.backend().default_node().await?.to_string(),
     };
     let state = state_file(ctx, &node);
-    let opts = HostOptions { only: a.steps, skip: a.skip, prune: a.prune, allow_destructive: a.allow_destructive, completed: load_completed(&state) };
+    let opts = HostOptions {
+        only: a.steps,
+        skip: a.skip,
+        prune: a.prune,
+        allow_destructive: a.allow_destructive,
+        completed: load_completed(&state),
+    };
     let plan = engine.plan_host(&opts).await.map_err(|e| match e {
         phx_core::Error::InvalidRequest { message, .. } => anyhow::Error::new(usage(message)),
         other => anyhow::Error::new(other),
@@ -132,15 +153,27 @@ async fn setup(ctx: &mut Ctx, a: SetupArgs) -> anyhow::Result<u8> {
     let mut completed = opts.completed.clone();
     completed.extend(res.completed.clone());
     if !res.completed.is_empty() {
-        save_completed(&state, &completed).map_err(|e| anyhow::anyhow!("remembering the completed host steps in {}: {e}", state.display()))?;
+        save_completed(&state, &completed).map_err(|e| {
+            anyhow::anyhow!(
+                "remembering the completed host steps in {}: {e}",
+                state.display()
+            )
+        })?;
     }
-    let code = if res.failed.is_some() { EXIT_FAILED } else { EXIT_OK };
+    let code = if res.failed.is_some() {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    };
     if ctx.out.json() {
         ctx.out.json_doc(&SetupJson {
             node: plan.node.as_str(),
             result: if res.failed.is_some() { "failed" } else { "ok" },
             done: &res.done,
-            failed: res.failed.as_ref().map(|(a, e)| serde_json::json!({"op": a.op, "detail": a.detail, "error": e})),
+            failed: res
+                .failed
+                .as_ref()
+                .map(|(a, e)| serde_json::json!({"op": a.op, "detail": a.detail, "error": e})),
             reboot_required: res.reboot_required.as_deref(),
             notes: &plan.notes,
             duration_ms: res.duration_ms,
@@ -173,21 +206,33 @@ async fn test(ctx: &mut Ctx, a: TestArgs) -> anyhow::Result<u8> {
     let engine = ctx.engine(inv)?;
     if let Some(s) = &a.suite {
         if !engine.host_suites().contains(s) {
-            return Err(usage(format!("no host test suite {s:?}; available: {}", engine.host_suites().join(", "))).into());
+            return Err(usage(format!(
+                "no host test suite {s:?}; available: {}",
+                engine.host_suites().join(", ")
+            ))
+            .into());
         }
     }
     let progress = ctx.progress();
     let report = engine.test_host(a.suite.as_deref(), &progress).await?;
     if let Some(path) = &a.junit {
         let title = format!("phx hypervisor test ({})", report.node);
-        std::fs::write(path, junit(&title, &format!("host.{}", report.node), &report.results)).map_err(|e| anyhow::anyhow!("writing the JUnit report {}: {e}", path.display()))?;
+        std::fs::write(
+            path,
+            junit(&title, &format!("host.{}", report.node), &report.results),
+        )
+        .map_err(|e| anyhow::anyhow!("writing the JUnit report {}: {e}", path.display()))?;
     }
     if ctx.out.json() {
         ctx.out.json_doc(&serde_json::json!({ "node": report.node, "passed": report.results.len() - report.failed(), "failed": report.failed(), "tests": report.results }));
     } else {
         ctx.out.text(&human(ctx, &report.results));
     }
-    Ok(if report.failed() == 0 { EXIT_OK } else { EXIT_FAILED })
+    Ok(if report.failed() == 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
 }
 
 async fn status(ctx: &mut Ctx) -> anyhow::Result<u8> {
@@ -218,9 +263,22 @@ async fn status(ctx: &mut Ctx) -> anyhow::Result<u8> {
     }
     let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
     let mut t = ctx.out.table();
-    t.set_header(vec!["NODE", "STATUS", "CPUS", "MEMORY", "CONTAINERS", "VMS", "RUNNING"]);
+    t.set_header(vec![
+        "NODE",
+        "STATUS",
+        "CPUS",
+        "MEMORY",
+        "CONTAINERS",
+        "VMS",
+        "RUNNING",
+    ]);
     for n in &nodes {
-        let on = |k: phx_core::types::GuestKind| guests.iter().filter(|g| g.node == n.name && g.kind == k).count();
+        let on = |k: phx_core::types::GuestKind| {
+            guests
+                .iter()
+                .filter(|g| g.node == n.name && g.kind == k)
+                .count()
+        };
         t.add_row(vec![
             n.name.to_string(),
             n.status.clone(),
@@ -228,15 +286,39 @@ async fn status(ctx: &mut Ctx) -> anyhow::Result<u8> {
             n.maxmem.map(gib).unwrap_or_default(),
             on(phx_core::types::GuestKind::Lxc).to_string(),
             on(phx_core::types::GuestKind::Vm).to_string(),
-            guests.iter().filter(|g| g.node == n.name && g.status == phx_core::backend::PowerState::Running).count().to_string(),
+            guests
+                .iter()
+                .filter(|g| g.node == n.name && g.status == phx_core::backend::PowerState::Running)
+                .count()
+                .to_string(),
         ]);
     }
     let mut st = ctx.out.table();
-    st.set_header(vec!["NODE", "STORAGE", "TYPE", "CONTENT", "ACTIVE", "USED", "TOTAL", "USE%"]);
+    st.set_header(vec![
+        "NODE", "STORAGE", "TYPE", "CONTENT", "ACTIVE", "USED", "TOTAL", "USE%",
+    ]);
     for (n, s) in &storages {
-        let pct = if s.total > 0 { format!("{:.1}%", s.used as f64 * 100.0 / s.total as f64) } else { "-".into() };
-        st.add_row(vec![n.to_string(), s.id.to_string(), s.kind.clone(), s.content.join(","), if s.active { "yes".into() } else { "no".into() }, gib(s.used), gib(s.total), pct]);
+        let pct = if s.total > 0 {
+            format!("{:.1}%", s.used as f64 * 100.0 / s.total as f64)
+        } else {
+            "-".into()
+        };
+        st.add_row(vec![
+            n.to_string(),
+            s.id.to_string(),
+            s.kind.clone(),
+            s.content.join(","),
+            if s.active { "yes".into() } else { "no".into() },
+            gib(s.used),
+            gib(s.total),
+            pct,
+        ]);
     }
-    ctx.out.text(&format!("Proxmox VE {} (release {}) through the {} backend\n\n{t}\n\n{st}", version.version, version.release, hv.name()));
+    ctx.out.text(&format!(
+        "Proxmox VE {} (release {}) through the {} backend\n\n{t}\n\n{st}",
+        version.version,
+        version.release,
+        hv.name()
+    ));
     Ok(EXIT_OK)
 }

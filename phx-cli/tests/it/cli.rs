@@ -257,25 +257,35 @@ fn lxc_test_reports_pass_fail_and_writes_junit() {
     insta::assert_snapshot!("test_smoke_pass", r.render());
     assert_eq!(r.code, 0);
     let junit = w.dir.path().join("junit.xml");
-    let r = w.run(&["lxc", "test", "101", "--no-progress", "--junit", junit.to_str().unwrap()]);
+    let r = w.run(&[
+        "lxc",
+        "test",
+        "101",
+        "--no-progress",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 1, "{}", r.render());
     insta::assert_snapshot!("test_all_one_failing", r.render());
     let xml = std::fs::read_to_string(&junit).unwrap();
     let xml = xml.replace(&w.dir.path().display().to_string(), "[TMP]");
-    let xml: String = xml.lines().map(|l| {
-        // durations vary run to run
-        let mut out = String::new();
-        let mut rest = l;
-        while let Some(i) = rest.find("time=\"") {
-            out.push_str(&rest[..i + 6]);
-            let after = &rest[i + 6..];
-            let end = after.find('"').unwrap_or(0);
-            out.push_str("[T]");
-            rest = &after[end..];
-        }
-        out.push_str(rest);
-        out + "\n"
-    }).collect();
+    let xml: String = xml
+        .lines()
+        .map(|l| {
+            // durations vary run to run
+            let mut out = String::new();
+            let mut rest = l;
+            while let Some(i) = rest.find("time=\"") {
+                out.push_str(&rest[..i + 6]);
+                let after = &rest[i + 6..];
+                let end = after.find('"').unwrap_or(0);
+                out.push_str("[T]");
+                rest = &after[end..];
+            }
+            out.push_str(rest);
+            out + "\n"
+        })
+        .collect();
     insta::assert_snapshot!("junit", xml);
     let r = w.run(&["lxc", "test", "101", "--suite", "nope"]);
     assert_eq!(r.code, 2);
@@ -290,15 +300,42 @@ fn lxc_test_reports_pass_fail_and_writes_junit() {
 fn snapshots_can_be_created_listed_rolled_back_and_deleted() {
     let w = World::new();
     assert_eq!(w.run(&["lxc", "create", "101"]).code, 0);
-    let r = w.run(&["lxc", "snapshot", "create", "101", "before-upgrade", "--description", "before the upgrade"]);
+    let r = w.run(&[
+        "lxc",
+        "snapshot",
+        "create",
+        "101",
+        "before-upgrade",
+        "--description",
+        "before the upgrade",
+    ]);
     assert_eq!(r.code, 0, "{}", r.render());
     let r = w.run(&["lxc", "snapshot", "list", "101"]);
     insta::assert_snapshot!("snapshot_list", r.render());
     let r = w.run(&["lxc", "snapshot", "rollback", "101", "before-upgrade"]);
-    assert_eq!(r.code, 2, "rollback needs --yes off a terminal: {}", r.render());
-    let r = w.run(&["lxc", "snapshot", "rollback", "101", "before-upgrade", "--yes"]);
+    assert_eq!(
+        r.code,
+        2,
+        "rollback needs --yes off a terminal: {}",
+        r.render()
+    );
+    let r = w.run(&[
+        "lxc",
+        "snapshot",
+        "rollback",
+        "101",
+        "before-upgrade",
+        "--yes",
+    ]);
     assert_eq!(r.code, 0, "{}", r.render());
-    let r = w.run(&["lxc", "snapshot", "delete", "101", "before-upgrade", "--yes"]);
+    let r = w.run(&[
+        "lxc",
+        "snapshot",
+        "delete",
+        "101",
+        "before-upgrade",
+        "--yes",
+    ]);
     assert_eq!(r.code, 0, "{}", r.render());
     let r = w.run(&["lxc", "snapshot", "list", "101", "-o", "json"]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
@@ -312,9 +349,20 @@ fn snapshots_can_be_created_listed_rolled_back_and_deleted() {
 fn exec_passes_the_exit_code_through() {
     let w = World::new();
     assert_eq!(w.run(&["lxc", "create", "101"]).code, 0);
-    let r = w.run(&["lxc", "exec", "101", "--", "cat", "/etc/dnsmasq.d/homelab.conf"]);
+    let r = w.run(&[
+        "lxc",
+        "exec",
+        "101",
+        "--",
+        "cat",
+        "/etc/dnsmasq.d/homelab.conf",
+    ]);
     assert_eq!(r.code, 0);
-    assert!(r.stdout.contains("address=/proxy.homelab.lan/"), "{}", r.render());
+    assert!(
+        r.stdout.contains("address=/proxy.homelab.lan/"),
+        "{}",
+        r.render()
+    );
     let r = w.run(&["lxc", "exec", "101", "--", "sh", "-c", "exit 7"]);
     assert_eq!(r.code, 7);
 }
@@ -324,26 +372,45 @@ fn script_output_goes_to_the_guest_log_and_streams_with_verbose() {
     let w = World::new();
     let r = w.run(&["lxc", "create", "101", "-v"]);
     assert_eq!(r.code, 0, "{}", r.render());
-    assert!(r.stderr.contains("101 dns | [app-script homelab_dns.sh] homelab_dns: writing the homelab zone for CT 101"), "{}", r.render());
+    assert!(
+        r.stderr.contains(
+            "101 dns | [app-script homelab_dns.sh] homelab_dns: writing the homelab zone for CT 101"
+        ),
+        "{}",
+        r.render()
+    );
     let logs = w.dir.path().join("state/phx/logs/101");
     let files: Vec<_> = std::fs::read_dir(&logs).unwrap().collect();
     assert_eq!(files.len(), 1);
     let text = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
-    assert!(text.contains("[feature dns_server] dns_server: configuring a resolver in CT 101"), "{text}");
+    assert!(
+        text.contains("[feature dns_server] dns_server: configuring a resolver in CT 101"),
+        "{text}"
+    );
 }
 
 #[test]
 fn hypervisor_setup_test_and_status() {
     let w = World::new();
     let r = w.run(&["hypervisor", "test", "--no-progress"]);
-    assert_eq!(r.code, 1, "a fresh node lacks the configured storages: {}", r.render());
+    assert_eq!(
+        r.code,
+        1,
+        "a fresh node lacks the configured storages: {}",
+        r.render()
+    );
     insta::assert_snapshot!("hypervisor_test_failing", r.render());
     let r = w.run(&["hypervisor", "setup", "--dry-run"]);
     insta::assert_snapshot!("hypervisor_setup_dry_run", r.render());
     let r = w.run(&["hypervisor", "setup", "--no-progress"]);
     assert_eq!(r.code, 0, "{}", r.render());
     let r = w.run(&["hypervisor", "setup"]);
-    assert!(r.stdout.contains("No changes: host pve matches its config."), "{}", r.render());
+    assert!(
+        r.stdout
+            .contains("No changes: host pve matches its config."),
+        "{}",
+        r.render()
+    );
     let r = w.run(&["hypervisor", "test", "--no-progress"]);
     assert_eq!(r.code, 0, "{}", r.render());
     insta::assert_snapshot!("hypervisor_test_passing", r.render());

@@ -132,7 +132,12 @@ fn durations(l: &str) -> String {
         let after = &rest[i + 1..];
         let end = after.find(')').unwrap_or(0);
         let inner = &after[..end];
-        let is_secs = inner.ends_with('s') && inner.len() > 1 && inner[..inner.len() - 1].bytes().all(|b| b.is_ascii_digit() || b == b'.') && inner.contains('.');
+        let is_secs = inner.ends_with('s')
+            && inner.len() > 1
+            && inner[..inner.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.')
+            && inner.contains('.');
         if is_secs {
             out.push_str("(T)");
             rest = &after[end + 1..];

@@ -73,7 +73,12 @@ pub trait Hypervisor: Send + Sync + Debug {
     /// Storages of a node.
     async fn storages(&self, node: &NodeName) -> Result<Vec<StorageInfo>>;
     /// Volumes on a storage, optionally of one content type.
-    async fn storage_content(&self, node: &NodeName, storage: &StorageId, content: Option<&str>) -> Result<Vec<VolumeInfo>>;
+    async fn storage_content(
+        &self,
+        node: &NodeName,
+        storage: &StorageId,
+        content: Option<&str>,
+    ) -> Result<Vec<VolumeInfo>>;
     /// Add a storage (cluster-wide definition).
     async fn add_storage(&self, spec: &StorageSpec) -> Result<()>;
     /// Change a storage's content types.
@@ -83,9 +88,21 @@ pub trait Hypervisor: Send + Sync + Debug {
     /// Templates the appliance catalogue offers (`pveam available`).
     async fn available_templates(&self, node: &NodeName) -> Result<Vec<String>>;
     /// Download a catalogue template into a storage (`pveam download`).
-    async fn download_template(&self, node: &NodeName, storage: &StorageId, template: &str) -> Result<TaskDone>;
+    async fn download_template(
+        &self,
+        node: &NodeName,
+        storage: &StorageId,
+        template: &str,
+    ) -> Result<TaskDone>;
     /// Download a URL into a storage (`download-url`; content `iso`, `vztmpl` or `import`).
-    async fn download_url(&self, node: &NodeName, storage: &StorageId, content: &str, filename: &str, url: &str) -> Result<TaskDone>;
+    async fn download_url(
+        &self,
+        node: &NodeName,
+        storage: &StorageId,
+        content: &str,
+        filename: &str,
+        url: &str,
+    ) -> Result<TaskDone>;
 
     /// Proxmox users (`user@realm`).
     async fn users(&self) -> Result<Vec<String>>;
@@ -108,7 +125,12 @@ pub trait Hypervisor: Send + Sync + Debug {
     /// Node DNS: `(search domain, nameservers)`.
     async fn node_dns(&self, node: &NodeName) -> Result<(Option<String>, Vec<String>)>;
     /// Set node DNS.
-    async fn set_node_dns(&self, node: &NodeName, search: &str, nameservers: &[String]) -> Result<()>;
+    async fn set_node_dns(
+        &self,
+        node: &NodeName,
+        search: &str,
+        nameservers: &[String],
+    ) -> Result<()>;
     /// Node timezone.
     async fn node_timezone(&self, node: &NodeName) -> Result<String>;
     /// Set node timezone.
@@ -128,9 +150,20 @@ pub trait GuestManager: Send + Sync + Debug {
     /// Current config (pending values applied).
     async fn config(&self, node: &NodeName, id: GuestId) -> Result<GuestConfig>;
     /// Set and delete config keys.
-    async fn update_config(&self, node: &NodeName, id: GuestId, change: &ConfigUpdate) -> Result<()>;
+    async fn update_config(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        change: &ConfigUpdate,
+    ) -> Result<()>;
     /// Grow a disk (`rootfs`, `mp0`, `scsi0`) to `size`; shrinking is an error.
-    async fn resize(&self, node: &NodeName, id: GuestId, disk: &str, size: DiskSize) -> Result<TaskDone>;
+    async fn resize(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        disk: &str,
+        size: DiskSize,
+    ) -> Result<TaskDone>;
     /// Start.
     async fn start(&self, node: &NodeName, id: GuestId) -> Result<TaskDone>;
     /// Hard stop.
@@ -140,23 +173,54 @@ pub trait GuestManager: Send + Sync + Debug {
     /// Reboot.
     async fn reboot(&self, node: &NodeName, id: GuestId) -> Result<TaskDone>;
     /// Destroy (must be stopped; honours `protection`).
-    async fn destroy(&self, node: &NodeName, id: GuestId, opts: &DestroyOptions) -> Result<TaskDone>;
+    async fn destroy(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        opts: &DestroyOptions,
+    ) -> Result<TaskDone>;
     /// Snapshots, oldest first, without `current`.
     async fn snapshots(&self, node: &NodeName, id: GuestId) -> Result<Vec<SnapshotInfo>>;
     /// Take a snapshot.
-    async fn snapshot_create(&self, node: &NodeName, id: GuestId, name: &SnapshotName, description: &str) -> Result<TaskDone>;
+    async fn snapshot_create(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        name: &SnapshotName,
+        description: &str,
+    ) -> Result<TaskDone>;
     /// Delete a snapshot.
-    async fn snapshot_delete(&self, node: &NodeName, id: GuestId, name: &SnapshotName) -> Result<TaskDone>;
+    async fn snapshot_delete(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        name: &SnapshotName,
+    ) -> Result<TaskDone>;
     /// Roll back to a snapshot.
-    async fn snapshot_rollback(&self, node: &NodeName, id: GuestId, name: &SnapshotName) -> Result<TaskDone>;
+    async fn snapshot_rollback(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        name: &SnapshotName,
+    ) -> Result<TaskDone>;
     /// Convert into a Proxmox template.
     async fn template(&self, node: &NodeName, id: GuestId) -> Result<()>;
     /// The guest firewall (`/etc/pve/firewall/<id>.fw`): options and rules in one read.
     async fn firewall(&self, node: &NodeName, id: GuestId) -> Result<FirewallState>;
     /// Set guest firewall options.
-    async fn set_firewall_options(&self, node: &NodeName, id: GuestId, opts: &FirewallOptions) -> Result<()>;
+    async fn set_firewall_options(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        opts: &FirewallOptions,
+    ) -> Result<()>;
     /// Replace the guest firewall rules.
-    async fn set_firewall_rules(&self, node: &NodeName, id: GuestId, rules: &[FirewallRule]) -> Result<()>;
+    async fn set_firewall_rules(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        rules: &[FirewallRule],
+    ) -> Result<()>;
 }
 
 /// Container operations.
@@ -167,11 +231,23 @@ pub trait LxcManager: GuestManager {
     /// `pct clone` (locks the source with `lock: disk` while it runs).
     async fn clone_guest(&self, node: &NodeName, req: &CloneRequest) -> Result<TaskDone>;
     /// Replace the raw `lxc.*` lines of the config file, keeping every other line.
-    async fn set_raw_config(&self, node: &NodeName, id: GuestId, lines: &[(String, String)]) -> Result<()>;
+    async fn set_raw_config(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        lines: &[(String, String)],
+    ) -> Result<()>;
     /// Run a command in the container (exit code passed through).
     async fn exec(&self, node: &NodeName, id: GuestId, req: &ExecRequest) -> Result<ExecOutput>;
     /// Write a file into the container.
-    async fn push(&self, node: &NodeName, id: GuestId, content: &[u8], dest: &str, mode: u32) -> Result<()>;
+    async fn push(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        content: &[u8],
+        dest: &str,
+        mode: u32,
+    ) -> Result<()>;
 }
 
 /// VM operations.
@@ -186,9 +262,20 @@ pub trait VmManager: GuestManager {
     /// Whether the guest agent answers.
     async fn agent_ping(&self, node: &NodeName, id: GuestId) -> Result<()>;
     /// Run a command through the guest agent.
-    async fn agent_exec(&self, node: &NodeName, id: GuestId, req: &ExecRequest) -> Result<ExecOutput>;
+    async fn agent_exec(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        req: &ExecRequest,
+    ) -> Result<ExecOutput>;
     /// Write a file through the guest agent.
-    async fn agent_file_write(&self, node: &NodeName, id: GuestId, path: &str, content: &[u8]) -> Result<()>;
+    async fn agent_file_write(
+        &self,
+        node: &NodeName,
+        id: GuestId,
+        path: &str,
+        content: &[u8],
+    ) -> Result<()>;
 }
 
 /// The [`GuestManager`] for a kind.

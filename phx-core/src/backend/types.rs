@@ -79,7 +79,10 @@ pub struct GuestConfig {
 }
 
 fn bad(key: &str, v: &str, e: impl fmt::Display) -> Error {
-    Error::backend("config", format!("cannot parse config key {key}: {v:?}: {e}"))
+    Error::backend(
+        "config",
+        format!("cannot parse config key {key}: {v:?}: {e}"),
+    )
 }
 
 impl GuestConfig {
@@ -89,35 +92,52 @@ impl GuestConfig {
     }
     /// A numeric value.
     pub fn num(&self, key: &str) -> Result<Option<u64>> {
-        self.get(key).map(|v| v.trim().parse::<u64>().map_err(|e| bad(key, v, e))).transpose()
+        self.get(key)
+            .map(|v| v.trim().parse::<u64>().map_err(|e| bad(key, v, e)))
+            .transpose()
     }
     /// A `1`/`0` boolean (absent is `None`).
     pub fn flag(&self, key: &str) -> Option<bool> {
-        self.get(key).map(|v| matches!(v.trim(), "1" | "on" | "yes" | "true"))
+        self.get(key)
+            .map(|v| matches!(v.trim(), "1" | "on" | "yes" | "true"))
     }
     /// Container NIC `netN`.
     pub fn lxc_net(&self, key: &str) -> Result<Option<LxcNet>> {
-        self.get(key).map(|v| v.parse().map_err(|e| bad(key, v, e))).transpose()
+        self.get(key)
+            .map(|v| v.parse().map_err(|e| bad(key, v, e)))
+            .transpose()
     }
     /// VM NIC `netN`.
     pub fn qemu_net(&self, key: &str) -> Result<Option<QemuNet>> {
-        self.get(key).map(|v| v.parse().map_err(|e| bad(key, v, e))).transpose()
+        self.get(key)
+            .map(|v| v.parse().map_err(|e| bad(key, v, e)))
+            .transpose()
     }
     /// `rootfs` / `mpN`.
     pub fn mount_point(&self, key: &str) -> Result<Option<MountPoint>> {
-        self.get(key).map(|v| v.parse().map_err(|e| bad(key, v, e))).transpose()
+        self.get(key)
+            .map(|v| v.parse().map_err(|e| bad(key, v, e)))
+            .transpose()
     }
     /// VM disk (`scsi0`, `ide2`, ...).
     pub fn disk(&self, key: &str) -> Result<Option<QemuDisk>> {
-        self.get(key).map(|v| v.parse().map_err(|e| bad(key, v, e))).transpose()
+        self.get(key)
+            .map(|v| v.parse().map_err(|e| bad(key, v, e)))
+            .transpose()
     }
     /// Container `features`.
     pub fn features(&self) -> Result<LxcFeatures> {
-        Ok(self.get("features").map(|v| v.parse().map_err(|e| bad("features", v, e))).transpose()?.unwrap_or_default())
+        Ok(self
+            .get("features")
+            .map(|v| v.parse().map_err(|e| bad("features", v, e)))
+            .transpose()?
+            .unwrap_or_default())
     }
     /// `startup`.
     pub fn startup(&self) -> Result<Option<Startup>> {
-        self.get("startup").map(|v| v.parse().map_err(|e| bad("startup", v, e))).transpose()
+        self.get("startup")
+            .map(|v| v.parse().map_err(|e| bad("startup", v, e)))
+            .transpose()
     }
     /// Every `mpN` by index.
     pub fn mount_points(&self) -> Result<BTreeMap<u32, MountPoint>> {
@@ -322,7 +342,11 @@ pub struct ExecRequest {
 impl ExecRequest {
     /// A request with the default timeout (10 minutes).
     pub fn new(argv: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        Self { argv: argv.into_iter().map(Into::into).collect(), env: Vec::new(), timeout: Duration::from_secs(600) }
+        Self {
+            argv: argv.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+            timeout: Duration::from_secs(600),
+        }
     }
     /// Add an environment variable.
     pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
@@ -370,7 +394,10 @@ impl TaskDone {
     }
     /// A task that finished OK.
     pub fn task(upid: impl Into<String>) -> Self {
-        Self { upid: Some(upid.into()), warnings: 0 }
+        Self {
+            upid: Some(upid.into()),
+            warnings: 0,
+        }
     }
 }
 

@@ -767,9 +767,10 @@ impl Engine {
             .env("PHX_NODE", gp.node.to_string())
             .env("PHX_CONFIG_DIR", self.inv.config_dir.display().to_string());
         if let Some(Guest::Lxc(c)) = self.inv.guest(gp.id)
-            && let Some(url) = &c.bootstrap_ca_url {
-                req = req.env("PHX_BOOTSTRAP_CA_URL", url.clone());
-            }
+            && let Some(url) = &c.bootstrap_ca_url
+        {
+            req = req.env("PHX_BOOTSTRAP_CA_URL", url.clone());
+        }
         req
     }
 

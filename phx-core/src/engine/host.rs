@@ -716,15 +716,16 @@ impl Engine {
         reporter: &dyn Reporter,
     ) -> Result<HostTestReport> {
         if let Some(s) = suite
-            && !self.host_suites().iter().any(|x| x == s) {
-                return Err(Error::NotFound {
-                    what: format!("suite {s}"),
-                    message: format!(
-                        "no host test suite {s:?}; available: {}",
-                        self.host_suites().join(", ")
-                    ),
-                });
-            }
+            && !self.host_suites().iter().any(|x| x == s)
+        {
+            return Err(Error::NotFound {
+                what: format!("suite {s}"),
+                message: format!(
+                    "no host test suite {s:?}; available: {}",
+                    self.host_suites().join(", ")
+                ),
+            });
+        }
         let node = match &self.opts.node {
             Some(n) => n.clone(),
             None => self.hv.default_node().await?,
@@ -942,12 +943,13 @@ impl Engine {
                         ));
                     }
                     if let Some(p) = fw.policy_in
-                        && have.options.policy_in.as_deref() != Some(&p.to_string()) {
-                            bad.push(format!(
-                                "input policy {} instead of {p}",
-                                have.options.policy_in.as_deref().unwrap_or("unset")
-                            ));
-                        }
+                        && have.options.policy_in.as_deref() != Some(&p.to_string())
+                    {
+                        bad.push(format!(
+                            "input policy {} instead of {p}",
+                            have.options.policy_in.as_deref().unwrap_or("unset")
+                        ));
+                    }
                     if have.rules != fw.rules {
                         bad.push(format!(
                             "{} rules instead of the {} configured",

@@ -264,7 +264,10 @@ fn idmap_ranges(mut custom: Vec<(u64, u64, u64)>) -> Vec<(u64, u64, u64)> {
 
 /// The config a freshly created container has (for predicting the plan of an absent guest).
 pub(crate) fn predicted_after_create(d: &Desired, id: crate::types::GuestId) -> GuestConfig {
-    let mut c = GuestConfig { entries: d.entries.clone(), ..GuestConfig::default() };
+    let mut c = GuestConfig {
+        entries: d.entries.clone(),
+        ..GuestConfig::default()
+    };
     c.entries.insert(
         "rootfs".into(),
         format!("{}:vm-{id}-disk-0,size={}G", d.storage, d.rootfs_gib),

@@ -372,9 +372,10 @@ impl Engine {
             let mut node = self.node_for(w, &g, &o);
             // a clone is created on its source's node
             if o.summary.is_none()
-                && let Some(src) = g.clone_source().and_then(|s| predicted.get(&s)) {
-                    node = src.0.clone();
-                }
+                && let Some(src) = g.clone_source().and_then(|s| predicted.get(&s))
+            {
+                node = src.0.clone();
+            }
             let mut gp = match &o.summary {
                 None => {
                     if require_existing && target {
@@ -467,9 +468,9 @@ impl Engine {
                     } else {
                         if needed_sources.contains(id)
                             && let Some(a) = self.snapshot_action(w, &g, &node, &cfg, false).await?
-                            {
-                                gp.actions.push(a);
-                            }
+                        {
+                            gp.actions.push(a);
+                        }
                         if needed_running.contains(id) && !running && !g.is_template() {
                             gp.actions.push(Action::new(
                                 Step::Start,
@@ -1055,17 +1056,18 @@ impl Engine {
                 acts.push(lifecycle_action(&pre, "before features"));
             }
             if let Some(n) = &vm_snaps.pre_features
-                && (is_new || snapshot_missing(w, g, node, cfg, n).await?) {
-                    acts.push(Action::new(
-                        Step::Snapshot {
-                            name: n.clone(),
-                            description: "phx: before features".into(),
-                            replace: false,
-                        },
-                        n.to_string(),
-                        "snapshots.pre-features",
-                    ));
-                }
+                && (is_new || snapshot_missing(w, g, node, cfg, n).await?)
+            {
+                acts.push(Action::new(
+                    Step::Snapshot {
+                        name: n.clone(),
+                        description: "phx: before features".into(),
+                        replace: false,
+                    },
+                    n.to_string(),
+                    "snapshots.pre-features",
+                ));
+            }
             acts.extend(work);
             if let Some(n) = &vm_snaps.post_features {
                 acts.push(Action::new(
@@ -1094,10 +1096,12 @@ impl Engine {
                 acts.push(Action::new(Step::ConvertToTemplate, "", "is_template"));
                 return Ok((acts, notes, None));
             }
-            if !template_by_lifecycle && !is_proxmox_template
-                && let Some(a) = self.snapshot_action(w, g, node, cfg, is_new).await? {
-                    acts.push(a);
-                }
+            if !template_by_lifecycle
+                && !is_proxmox_template
+                && let Some(a) = self.snapshot_action(w, g, node, cfg, is_new).await?
+            {
+                acts.push(a);
+            }
             let stays_running =
                 running || keep_running || (is_new && g.start_at_boot() && !g.is_template());
             if !stays_running {
@@ -1123,10 +1127,12 @@ impl Engine {
             acts.push(Action::new(Step::ConvertToTemplate, "", "is_template"));
             return Ok((acts, notes, None));
         }
-        if !template_by_lifecycle && !is_proxmox_template
-            && let Some(a) = self.snapshot_action(w, g, node, cfg, is_new).await? {
-                acts.push(a);
-            }
+        if !template_by_lifecycle
+            && !is_proxmox_template
+            && let Some(a) = self.snapshot_action(w, g, node, cfg, is_new).await?
+        {
+            acts.push(a);
+        }
         if stop_for_change {
             acts.push(Action::new(
                 Step::Start,
@@ -1202,39 +1208,40 @@ impl Engine {
             ));
         }
         if let Guest::Lxc(spec) = g
-            && let Some(app) = &spec.application_script {
-                let script = self.inv.application_script(app);
-                let content = std::fs::read(&script).map_err(|e| format!("application script {}: {e}; add it or remove application_script from the config", script.display()))?;
-                let fp = record::fingerprint(&content);
-                let current = applied
-                    .app
-                    .as_ref()
-                    .is_some_and(|(n, h)| n == app && *h == fp);
-                if !current {
-                    let why = if applied.app.as_ref().is_some_and(|(n, _)| n == app) {
-                        "the script changed since it last ran"
-                    } else {
-                        "not run yet"
-                    };
-                    acts.push(Action::new(
-                        Step::RunApplicationScript {
-                            name: app.clone(),
-                            script,
-                            fingerprint: fp.clone(),
-                        },
-                        app.clone(),
-                        why,
-                    ));
-                    acts.push(Action::new(
-                        Step::Record {
-                            features: Vec::new(),
-                            app: Some((app.clone(), fp)),
-                        },
-                        "application script in the description",
-                        "so a re-run skips it",
-                    ));
-                }
+            && let Some(app) = &spec.application_script
+        {
+            let script = self.inv.application_script(app);
+            let content = std::fs::read(&script).map_err(|e| format!("application script {}: {e}; add it or remove application_script from the config", script.display()))?;
+            let fp = record::fingerprint(&content);
+            let current = applied
+                .app
+                .as_ref()
+                .is_some_and(|(n, h)| n == app && *h == fp);
+            if !current {
+                let why = if applied.app.as_ref().is_some_and(|(n, _)| n == app) {
+                    "the script changed since it last ran"
+                } else {
+                    "not run yet"
+                };
+                acts.push(Action::new(
+                    Step::RunApplicationScript {
+                        name: app.clone(),
+                        script,
+                        fingerprint: fp.clone(),
+                    },
+                    app.clone(),
+                    why,
+                ));
+                acts.push(Action::new(
+                    Step::Record {
+                        features: Vec::new(),
+                        app: Some((app.clone(), fp)),
+                    },
+                    "application script in the description",
+                    "so a re-run skips it",
+                ));
             }
+        }
         let checks = match g {
             Guest::Lxc(c) => {
                 c.health_check.is_some()

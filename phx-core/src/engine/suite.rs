@@ -72,22 +72,23 @@ impl Engine {
         })?;
         let suites = g.tests();
         if let Some(s) = suite
-            && !suites.contains_key(s) {
-                let available: Vec<&str> = suites.keys().map(String::as_str).collect();
-                return Err(Error::NotFound {
-                    what: format!("suite {s}"),
-                    message: format!(
-                        "{} {id} ({}) has no test suite {s:?}; available: {}",
-                        g.kind().proxmox_word(),
-                        g.name(),
-                        if available.is_empty() {
-                            "none".to_string()
-                        } else {
-                            available.join(", ")
-                        }
-                    ),
-                });
-            }
+            && !suites.contains_key(s)
+        {
+            let available: Vec<&str> = suites.keys().map(String::as_str).collect();
+            return Err(Error::NotFound {
+                what: format!("suite {s}"),
+                message: format!(
+                    "{} {id} ({}) has no test suite {s:?}; available: {}",
+                    g.kind().proxmox_word(),
+                    g.name(),
+                    if available.is_empty() {
+                        "none".to_string()
+                    } else {
+                        available.join(", ")
+                    }
+                ),
+            });
+        }
         Ok(suites
             .iter()
             .filter(|(name, _)| suite.is_none_or(|s| s == name.as_str()))

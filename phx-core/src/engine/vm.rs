@@ -200,25 +200,26 @@ pub(crate) fn diff(
         }
     }
     if let (Some(gib), Some(disk)) = (d.disk_gib, boot_disk(cfg))
-        && let Ok(Some(dk)) = cfg.disk(disk) {
-            let want = DiskSize::from_gib(gib);
-            match dk.size {
-                None => out
-                    .resizes
-                    .push((disk.to_string(), want, format!("{disk} -> {want}"))),
-                Some(have) if have < want => {
-                    out.resizes
-                        .push((disk.to_string(), want, format!("{disk} {have} -> {want}")))
-                }
-                Some(have) if have > want => {
-                    out.error = Some(format!(
-                        "{disk} is {have} but disk_size_gb is {gib}: Proxmox cannot shrink a VM disk; set disk_size_gb to at least {} or recreate the VM",
-                        have.gib_ceil()
-                    ));
-                }
-                _ => {}
+        && let Ok(Some(dk)) = cfg.disk(disk)
+    {
+        let want = DiskSize::from_gib(gib);
+        match dk.size {
+            None => out
+                .resizes
+                .push((disk.to_string(), want, format!("{disk} -> {want}"))),
+            Some(have) if have < want => {
+                out.resizes
+                    .push((disk.to_string(), want, format!("{disk} {have} -> {want}")))
             }
+            Some(have) if have > want => {
+                out.error = Some(format!(
+                    "{disk} is {have} but disk_size_gb is {gib}: Proxmox cannot shrink a VM disk; set disk_size_gb to at least {} or recreate the VM",
+                    have.gib_ceil()
+                ));
+            }
+            _ => {}
         }
+    }
     firewall(spec.firewall.as_ref(), fw, &mut out);
     out
 }
@@ -232,7 +233,10 @@ pub(crate) fn touches_cloudinit(diff: &Diff) -> bool {
 
 /// The config a VM has right after creation from `create_params` (for predictions).
 pub(crate) fn predicted_after_create(d: &Desired, spec: &VmSpec) -> GuestConfig {
-    let mut c = GuestConfig { entries: d.entries.clone(), ..GuestConfig::default() };
+    let mut c = GuestConfig {
+        entries: d.entries.clone(),
+        ..GuestConfig::default()
+    };
     let id = spec.id;
     c.entries.insert(
         "scsi0".into(),

@@ -35,7 +35,10 @@ impl FromStr for NetIp {
         match s {
             "dhcp" => Ok(NetIp::Dhcp),
             "manual" => Ok(NetIp::Manual),
-            _ => s.parse::<Cidr>().map(NetIp::Static).map_err(|e| e.to_string()),
+            _ => s
+                .parse::<Cidr>()
+                .map(NetIp::Static)
+                .map_err(|e| e.to_string()),
         }
     }
 }
@@ -70,17 +73,47 @@ impl FromStr for LxcNet {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         const W: &str = "container network (netN)";
         let mut p = Pairs::parse(W, s, None)?;
-        let err = |reason: String| PropError { what: W, value: s.to_string(), reason };
-        let name = p.take("name").ok_or_else(|| err("missing required key 'name'".into()))?;
+        let err = |reason: String| PropError {
+            what: W,
+            value: s.to_string(),
+            reason,
+        };
+        let name = p
+            .take("name")
+            .ok_or_else(|| err("missing required key 'name'".into()))?;
         Ok(Self {
             name,
             bridge: p.take("bridge"),
             firewall: p.take("firewall").map(|v| parse_bool(W, &v)).transpose()?,
-            gw: p.take("gw").map(|v| v.parse().map_err(|_| err(format!("gw {v:?} is not an IPv4 address")))).transpose()?,
-            hwaddr: p.take("hwaddr").map(|v| v.parse().map_err(|e: crate::types::ParseError| err(e.to_string()))).transpose()?,
+            gw: p
+                .take("gw")
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| err(format!("gw {v:?} is not an IPv4 address")))
+                })
+                .transpose()?,
+            hwaddr: p
+                .take("hwaddr")
+                .map(|v| {
+                    v.parse()
+                        .map_err(|e: crate::types::ParseError| err(e.to_string()))
+                })
+                .transpose()?,
             ip: p.take("ip").map(|v| v.parse().map_err(err)).transpose()?,
-            tag: p.take("tag").map(|v| v.parse().map_err(|_| err(format!("tag {v:?} is not a VLAN id")))).transpose()?,
-            mtu: p.take("mtu").map(|v| v.parse().map_err(|_| err(format!("mtu {v:?} is not a number")))).transpose()?,
+            tag: p
+                .take("tag")
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| err(format!("tag {v:?} is not a VLAN id")))
+                })
+                .transpose()?,
+            mtu: p
+                .take("mtu")
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| err(format!("mtu {v:?} is not a number")))
+                })
+                .transpose()?,
             kind: p.take("type"),
             extra: p.0,
         })
@@ -145,7 +178,11 @@ impl MountPoint {
     }
     /// The storage id of a storage-backed volume (`local-lvm` of `local-lvm:vm-100-disk-0`).
     pub fn storage(&self) -> Option<&str> {
-        if self.is_bind() { None } else { self.volume.split_once(':').map(|(s, _)| s) }
+        if self.is_bind() {
+            None
+        } else {
+            self.volume.split_once(':').map(|(s, _)| s)
+        }
     }
 }
 
@@ -154,12 +191,24 @@ impl FromStr for MountPoint {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         const W: &str = "mount point (rootfs/mpN)";
         let mut p = Pairs::parse(W, s, Some("volume"))?;
-        let err = |reason: String| PropError { what: W, value: s.to_string(), reason };
-        let volume = p.take("volume").ok_or_else(|| err("missing volume".into()))?;
+        let err = |reason: String| PropError {
+            what: W,
+            value: s.to_string(),
+            reason,
+        };
+        let volume = p
+            .take("volume")
+            .ok_or_else(|| err("missing volume".into()))?;
         Ok(Self {
             volume,
             mp: p.take("mp"),
-            size: p.take("size").map(|v| v.parse().map_err(|e: crate::types::ParseError| err(e.to_string()))).transpose()?,
+            size: p
+                .take("size")
+                .map(|v| {
+                    v.parse()
+                        .map_err(|e: crate::types::ParseError| err(e.to_string()))
+                })
+                .transpose()?,
             backup: p.take("backup").map(|v| parse_bool(W, &v)).transpose()?,
             ro: p.take("ro").map(|v| parse_bool(W, &v)).transpose()?,
             extra: p.0,
@@ -191,7 +240,14 @@ impl fmt::Display for MountPoint {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LxcFeatures(pub BTreeMap<String, String>);
 
-const FEATURE_KEYS: &[&str] = &["force_rw_sys", "fuse", "keyctl", "mknod", "mount", "nesting"];
+const FEATURE_KEYS: &[&str] = &[
+    "force_rw_sys",
+    "fuse",
+    "keyctl",
+    "mknod",
+    "mount",
+    "nesting",
+];
 
 impl LxcFeatures {
     /// Whether no feature is set.
@@ -213,9 +269,17 @@ impl FromStr for LxcFeatures {
         let mut out = BTreeMap::new();
         for (k, v) in p.0 {
             if !FEATURE_KEYS.contains(&k.as_str()) {
-                return Err(PropError { what: W, value: s.to_string(), reason: format!("unknown feature {k:?} (known: {})", FEATURE_KEYS.join(", ")) });
+                return Err(PropError {
+                    what: W,
+                    value: s.to_string(),
+                    reason: format!("unknown feature {k:?} (known: {})", FEATURE_KEYS.join(", ")),
+                });
             }
-            let v = if k == "mount" { v } else { u8::from(parse_bool(W, &v)?).to_string() };
+            let v = if k == "mount" {
+                v
+            } else {
+                u8::from(parse_bool(W, &v)?).to_string()
+            };
             out.insert(k, v);
         }
         Ok(Self(out))
@@ -247,11 +311,27 @@ impl FromStr for Startup {
         // `startup: 3` is accepted by Proxmox as `order=3`.
         let mut p = Pairs::parse(W, s, Some("order"))?;
         let num = |k: &str, p: &mut Pairs| -> Result<Option<u32>, PropError> {
-            p.take(k).map(|v| v.parse().map_err(|_| PropError { what: W, value: s.to_string(), reason: format!("{k} {v:?} is not a number") })).transpose()
+            p.take(k)
+                .map(|v| {
+                    v.parse().map_err(|_| PropError {
+                        what: W,
+                        value: s.to_string(),
+                        reason: format!("{k} {v:?} is not a number"),
+                    })
+                })
+                .transpose()
         };
-        let out = Self { order: num("order", &mut p)?, up: num("up", &mut p)?, down: num("down", &mut p)? };
+        let out = Self {
+            order: num("order", &mut p)?,
+            up: num("up", &mut p)?,
+            down: num("down", &mut p)?,
+        };
         if let Some(k) = p.0.keys().next() {
-            return Err(PropError { what: W, value: s.to_string(), reason: format!("unknown key {k:?}") });
+            return Err(PropError {
+                what: W,
+                value: s.to_string(),
+                reason: format!("unknown key {k:?}"),
+            });
         }
         Ok(out)
     }

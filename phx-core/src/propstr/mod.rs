@@ -32,9 +32,17 @@ pub(crate) struct Pairs(pub BTreeMap<String, String>);
 
 impl Pairs {
     /// Split `a=1,b=2` (and one key-less item for `default_key`).
-    pub(crate) fn parse(what: &'static str, s: &str, default_key: Option<&str>) -> Result<Self, PropError> {
+    pub(crate) fn parse(
+        what: &'static str,
+        s: &str,
+        default_key: Option<&str>,
+    ) -> Result<Self, PropError> {
         let mut map = BTreeMap::new();
-        let err = |reason: String| PropError { what, value: s.to_string(), reason };
+        let err = |reason: String| PropError {
+            what,
+            value: s.to_string(),
+            reason,
+        };
         for (i, item) in s.split(',').enumerate() {
             let item = item.trim();
             if item.is_empty() {
@@ -44,7 +52,11 @@ impl Pairs {
                 Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
                 None => match default_key {
                     Some(dk) if i == 0 => (dk.to_string(), item.to_string()),
-                    _ => return Err(err(format!("item {item:?} has no '=' and {what} has no default key here"))),
+                    _ => {
+                        return Err(err(format!(
+                            "item {item:?} has no '=' and {what} has no default key here"
+                        )));
+                    }
                 },
             };
             if map.insert(k.clone(), v).is_some() {
@@ -64,7 +76,11 @@ pub(crate) fn parse_bool(what: &'static str, v: &str) -> Result<bool, PropError>
     match v.to_ascii_lowercase().as_str() {
         "1" | "on" | "yes" | "true" => Ok(true),
         "0" | "off" | "no" | "false" => Ok(false),
-        _ => Err(PropError { what, value: v.to_string(), reason: "not a boolean".into() }),
+        _ => Err(PropError {
+            what,
+            value: v.to_string(),
+            reason: "not a boolean".into(),
+        }),
     }
 }
 
@@ -109,7 +125,11 @@ impl<'a, 'b> Writer<'a, 'b> {
 }
 
 /// Print `known` (already typed) and `extra` keys merged in sorted order.
-pub(crate) fn write_sorted(w: &mut Writer<'_, '_>, mut known: Vec<(&'static str, String)>, extra: &BTreeMap<String, String>) -> fmt::Result {
+pub(crate) fn write_sorted(
+    w: &mut Writer<'_, '_>,
+    mut known: Vec<(&'static str, String)>,
+    extra: &BTreeMap<String, String>,
+) -> fmt::Result {
     let mut all: Vec<(&str, &str)> = known.iter_mut().map(|(k, v)| (*k, v.as_str())).collect();
     all.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     all.sort_by(|a, b| a.0.cmp(b.0));
@@ -123,10 +143,14 @@ pub(crate) fn write_sorted(w: &mut Writer<'_, '_>, mut known: Vec<(&'static str,
 /// `ip 10.0.0.5/24 -> 10.0.0.6/24, firewall (unset) -> 1`.
 pub fn diff_pairs(from: &str, to: &str) -> String {
     let split = |s: &str| -> BTreeMap<String, String> {
-        s.split(',').filter(|i| !i.is_empty()).enumerate().map(|(i, item)| match item.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (format!("#{i}"), item.to_string()),
-        }).collect()
+        s.split(',')
+            .filter(|i| !i.is_empty())
+            .enumerate()
+            .map(|(i, item)| match item.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (format!("#{i}"), item.to_string()),
+            })
+            .collect()
     };
     let (a, b) = (split(from), split(to));
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
@@ -136,8 +160,16 @@ pub fn diff_pairs(from: &str, to: &str) -> String {
         .into_iter()
         .filter(|k| a.get(*k) != b.get(*k))
         .map(|k| {
-            let label = if k.starts_with('#') { "value" } else { k.as_str() };
-            format!("{label} {} -> {}", a.get(k).map_or("(unset)", String::as_str), b.get(k).map_or("(unset)", String::as_str))
+            let label = if k.starts_with('#') {
+                "value"
+            } else {
+                k.as_str()
+            };
+            format!(
+                "{label} {} -> {}",
+                a.get(k).map_or("(unset)", String::as_str),
+                b.get(k).map_or("(unset)", String::as_str)
+            )
         })
         .collect();
     parts.join(", ")

@@ -8,7 +8,22 @@ use std::str::FromStr;
 use super::{Pairs, PropError, Writer, parse_bool, write_sorted};
 use crate::types::{DiskSize, MacAddr};
 
-const NIC_MODELS: &[&str] = &["virtio", "e1000", "e1000e", "rtl8139", "vmxnet3", "i82551", "i82557b", "i82559er", "ne2k_isa", "ne2k_pci", "pcnet", "e1000-82540em", "e1000-82544gc", "e1000-82545em"];
+const NIC_MODELS: &[&str] = &[
+    "virtio",
+    "e1000",
+    "e1000e",
+    "rtl8139",
+    "vmxnet3",
+    "i82551",
+    "i82557b",
+    "i82559er",
+    "ne2k_isa",
+    "ne2k_pci",
+    "pcnet",
+    "e1000-82540em",
+    "e1000-82544gc",
+    "e1000-82545em",
+];
 
 /// A VM NIC: `virtio=BC:24:11:AA:BB:CC,bridge=vmbr0,firewall=1` (model and MAC merged).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -31,23 +46,40 @@ impl FromStr for QemuNet {
     type Err = PropError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         const W: &str = "VM network (netN)";
-        let err = |reason: String| PropError { what: W, value: s.to_string(), reason };
+        let err = |reason: String| PropError {
+            what: W,
+            value: s.to_string(),
+            reason,
+        };
         let mut p = Pairs::parse(W, s, Some("model"))?;
         let mut model = p.take("model");
         let mut macaddr = p.take("macaddr");
         // keyAlias: `virtio=MAC`
         if model.is_none()
-            && let Some(m) = NIC_MODELS.iter().find(|m| p.0.contains_key(**m)) {
-                macaddr = p.take(m);
-                model = Some((*m).to_string());
-            }
+            && let Some(m) = NIC_MODELS.iter().find(|m| p.0.contains_key(**m))
+        {
+            macaddr = p.take(m);
+            model = Some((*m).to_string());
+        }
         let model = model.ok_or_else(|| err("missing NIC model (e.g. virtio)".into()))?;
         Ok(Self {
             model,
-            macaddr: macaddr.filter(|m| !m.is_empty()).map(|m| m.parse().map_err(|e: crate::types::ParseError| err(e.to_string()))).transpose()?,
+            macaddr: macaddr
+                .filter(|m| !m.is_empty())
+                .map(|m| {
+                    m.parse()
+                        .map_err(|e: crate::types::ParseError| err(e.to_string()))
+                })
+                .transpose()?,
             bridge: p.take("bridge"),
             firewall: p.take("firewall").map(|v| parse_bool(W, &v)).transpose()?,
-            tag: p.take("tag").map(|v| v.parse().map_err(|_| err(format!("tag {v:?} is not a VLAN id")))).transpose()?,
+            tag: p
+                .take("tag")
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| err(format!("tag {v:?} is not a VLAN id")))
+                })
+                .transpose()?,
             extra: p.0,
         })
     }
@@ -104,10 +136,23 @@ impl FromStr for QemuDisk {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         const W: &str = "VM disk";
         let mut p = Pairs::parse(W, s, Some("file"))?;
-        let file = p.take("file").ok_or_else(|| PropError { what: W, value: s.to_string(), reason: "missing volume".into() })?;
+        let file = p.take("file").ok_or_else(|| PropError {
+            what: W,
+            value: s.to_string(),
+            reason: "missing volume".into(),
+        })?;
         Ok(Self {
             file,
-            size: p.take("size").map(|v| v.parse().map_err(|e: crate::types::ParseError| PropError { what: W, value: s.to_string(), reason: e.to_string() })).transpose()?,
+            size: p
+                .take("size")
+                .map(|v| {
+                    v.parse().map_err(|e: crate::types::ParseError| PropError {
+                        what: W,
+                        value: s.to_string(),
+                        reason: e.to_string(),
+                    })
+                })
+                .transpose()?,
             media: p.take("media"),
             extra: p.0,
         })
@@ -144,11 +189,21 @@ impl FromStr for IpConfig {
     type Err = PropError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         const W: &str = "cloud-init ipconfig";
-        let err = |reason: String| PropError { what: W, value: s.to_string(), reason };
+        let err = |reason: String| PropError {
+            what: W,
+            value: s.to_string(),
+            reason,
+        };
         let mut p = Pairs::parse(W, s, None)?;
         Ok(Self {
             ip: p.take("ip").map(|v| v.parse().map_err(err)).transpose()?,
-            gw: p.take("gw").map(|v| v.parse().map_err(|_| err(format!("gw {v:?} is not an IPv4 address")))).transpose()?,
+            gw: p
+                .take("gw")
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| err(format!("gw {v:?} is not an IPv4 address")))
+                })
+                .transpose()?,
             extra: p.0,
         })
     }

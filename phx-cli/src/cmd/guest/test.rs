@@ -35,7 +35,12 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind, a: TestArgs) -> anyhow::Result<
         .run_tests(a.id, a.suite.as_deref(), &progress)
         .await?;
     if let Some(path) = &a.junit {
-        let title = format!("phx {} test {} ({})", report.kind.noun(), report.id, report.name);
+        let title = format!(
+            "phx {} test {} ({})",
+            report.kind.noun(),
+            report.id,
+            report.name
+        );
         let prefix = format!("{}.{}", report.id, report.name);
         std::fs::write(path, junit(&title, &prefix, &report.results))
             .map_err(|e| anyhow::anyhow!("writing the JUnit report {}: {e}", path.display()))?;
@@ -43,7 +48,12 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind, a: TestArgs) -> anyhow::Result<
     if ctx.out.json() {
         ctx.out.json_doc(&serde_json::json!({ "id": report.id, "kind": report.kind, "name": report.name, "passed": report.passed(), "failed": report.failed(), "tests": report.results }));
     } else if report.results.is_empty() {
-        ctx.out.text(&format!("{} {} ({}) has no tests.", report.kind.proxmox_word(), report.id, report.name));
+        ctx.out.text(&format!(
+            "{} {} ({}) has no tests.",
+            report.kind.proxmox_word(),
+            report.id,
+            report.name
+        ));
     } else {
         ctx.out.text(&human(ctx, &report.results));
     }
@@ -58,14 +68,26 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind, a: TestArgs) -> anyhow::Result<
 pub fn human(ctx: &Ctx, results: &[TestResult]) -> String {
     let mut s = String::new();
     for t in results {
-        let verdict = if t.passed { ctx.out.paint("PASS", "32;1") } else { ctx.out.paint("FAIL", "31;1") };
-        s.push_str(&format!("{verdict}  {} / {}  ({:.2}s)\n", t.suite, t.name, t.duration.as_secs_f64()));
+        let verdict = if t.passed {
+            ctx.out.paint("PASS", "32;1")
+        } else {
+            ctx.out.paint("FAIL", "31;1")
+        };
+        s.push_str(&format!(
+            "{verdict}  {} / {}  ({:.2}s)\n",
+            t.suite,
+            t.name,
+            t.duration.as_secs_f64()
+        ));
         for line in t.output.lines() {
             s.push_str(&format!("    {line}\n"));
         }
     }
     let failed = results.iter().filter(|t| !t.passed).count();
-    s.push_str(&format!("{} passed, {failed} failed\n", results.len() - failed));
+    s.push_str(&format!(
+        "{} passed, {failed} failed\n",
+        results.len() - failed
+    ));
     s
 }
 
@@ -89,19 +111,41 @@ fn xml(s: &str) -> String {
 pub fn junit(title: &str, prefix: &str, results: &[TestResult]) -> String {
     let total: f64 = results.iter().map(|t| t.duration.as_secs_f64()).sum();
     let failed = results.iter().filter(|t| !t.passed).count();
-    let mut s = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{}\" tests=\"{}\" failures=\"{failed}\" time=\"{total:.3}\">\n", xml(title), results.len());
+    let mut s = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{}\" tests=\"{}\" failures=\"{failed}\" time=\"{total:.3}\">\n",
+        xml(title),
+        results.len()
+    );
     let mut suites: Vec<&str> = results.iter().map(|t| t.suite.as_str()).collect();
     suites.dedup();
     for suite in suites {
         let cases: Vec<_> = results.iter().filter(|t| t.suite == suite).collect();
         let time: f64 = cases.iter().map(|t| t.duration.as_secs_f64()).sum();
-        s.push_str(&format!("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{time:.3}\">\n", xml(suite), cases.len(), cases.iter().filter(|t| !t.passed).count()));
+        s.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{time:.3}\">\n",
+            xml(suite),
+            cases.len(),
+            cases.iter().filter(|t| !t.passed).count()
+        ));
         for t in cases {
-            s.push_str(&format!("    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" time=\"{:.3}\">\n", xml(&format!("{prefix}.{suite}")), xml(&t.name), xml(&t.path), t.duration.as_secs_f64()));
+            s.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" time=\"{:.3}\">\n",
+                xml(&format!("{prefix}.{suite}")),
+                xml(&t.name),
+                xml(&t.path),
+                t.duration.as_secs_f64()
+            ));
             if !t.passed {
-                s.push_str(&format!("      <failure message=\"exit code {}\">{}</failure>\n", t.exit_code, xml(&t.output)));
+                s.push_str(&format!(
+                    "      <failure message=\"exit code {}\">{}</failure>\n",
+                    t.exit_code,
+                    xml(&t.output)
+                ));
             }
-            s.push_str(&format!("      <system-out>{}</system-out>\n    </testcase>\n", xml(&t.output)));
+            s.push_str(&format!(
+                "      <system-out>{}</system-out>\n    </testcase>\n",
+                xml(&t.output)
+            ));
         }
         s.push_str("  </testsuite>\n");
     }
