@@ -204,14 +204,14 @@ async fn setup(ctx: &mut Ctx, a: SetupArgs) -> anyhow::Result<u8> {
 async fn test(ctx: &mut Ctx, a: TestArgs) -> anyhow::Result<u8> {
     let inv = ctx.inventory()?;
     let engine = ctx.engine(inv)?;
-    if let Some(s) = &a.suite {
-        if !engine.host_suites().contains(s) {
-            return Err(usage(format!(
-                "no host test suite {s:?}; available: {}",
-                engine.host_suites().join(", ")
-            ))
-            .into());
-        }
+    if let Some(s) = &a.suite
+        && !engine.host_suites().contains(s)
+    {
+        return Err(usage(format!(
+            "no host test suite {s:?}; available: {}",
+            engine.host_suites().join(", ")
+        ))
+        .into());
     }
     let progress = ctx.progress();
     let report = engine.test_host(a.suite.as_deref(), &progress).await?;
