@@ -7,7 +7,7 @@
 //! [`Hypervisor::capabilities`]. [`conformance_suite!`](crate::conformance_suite) expands to
 //! one `#[tokio::test]` per case for a backend constructor:
 //!
-//! ```ignore
+//! ```text
 //! phx_testkit::conformance_suite!(std::sync::Arc::new(phx_testkit::FakeBackend::new(phx_testkit::FakeCluster::new())));
 //! ```
 //!
