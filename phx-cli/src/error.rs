@@ -120,7 +120,8 @@ fn hint_for(e: &anyhow::Error) -> Option<String> {
         phx_core::Error::Unauthenticated { .. } => Some("check the API token (PHX_API_TOKEN or --api-token-file) or PHX_API_USER/PHX_API_PASSWORD".into()),
         phx_core::Error::PermissionDenied { .. } => Some("grant the missing privilege to the user or token (pveum acl modify)".into()),
         phx_core::Error::Locked { .. } => Some("another task holds the guest; wait for it (or `pct unlock <id>` / `qm unlock <id>` if it is stale) and run phx again".into()),
-        phx_core::Error::Transient { .. } => Some("the Proxmox proxy layer failed; check that the node is up and run phx again".into()),
+        phx_core::Error::Transient { .. } => Some("Proxmox or the connection to it failed after phx's retries; check that the node is reachable and its pveproxy/pvedaemon run, then run phx again".into()),
+        phx_core::Error::Unsupported { backend: "api", hint, .. } if !hint.as_deref().unwrap_or_default().contains("--ssh") => Some("pass --ssh root@<node> (or set PHX_SSH): the api backend runs container, node and raw-config steps through pct over ssh".into()),
         _ => None,
     }
 }

@@ -1,6 +1,6 @@
 //! `phx --backend api` end to end: the real `phx` binary against the fake HTTPS API (in this
 //! process), with `--ssh` through a fake `ssh` that runs the fake node's `pct` for container
-//! features; without `--ssh` the container steps fail with the Unsupported error. Credentials
+//! features; without `--ssh` the plan is refused (Unsupported) before anything changes. Credentials
 //! never show in any output, at any verbosity.
 
 use std::path::{Path, PathBuf};
@@ -199,19 +199,39 @@ async fn up_status_plan_delete_over_https() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_ssh_container_features_fail_with_the_unsupported_error() {
+async fn without_ssh_the_plan_is_refused_before_anything_changes() {
     let s = Site::new().await;
-    let mut c = s.phx(&["up", "-j", "2", "--no-progress"]);
-    c.env_remove("PHX_SSH");
-    let r = run(c).await;
-    assert_ne!(r.code, 0, "{}", r.all());
-    assert!(
-        r.stdout.contains("not supported by the api backend")
-            || r.stderr.contains("not supported by the api backend"),
-        "{}",
-        r.all()
-    );
-    assert!(r.all().contains("--ssh root@<node>"), "{}", r.all());
+    for args in [&["up", "-j", "2", "--no-progress"][..], &["plan"][..]] {
+        let mut c = s.phx(args);
+        c.env_remove("PHX_SSH");
+        let r = run(c).await;
+        assert_eq!(r.code, 1, "{}", r.all());
+        assert!(
+            r.stderr
+                .contains("error: this plan is not supported by the api backend (it needs"),
+            "{}",
+            r.all()
+        );
+        // every step the backend cannot run is named, by guest
+        for need in [
+            "commands inside containers (CT 101 app-script",
+            "commands on the node (CT 900 feature",
+            "raw lxc.* config lines (CT 900 set-lxc-raw",
+            "nothing was changed",
+        ] {
+            assert!(r.stderr.contains(need), "{need}\n{}", r.all());
+        }
+        assert!(
+            r.stderr.contains("hint: pass --ssh root@<node>"),
+            "{}",
+            r.all()
+        );
+    }
+    // refused before the first write: no guest, no download, no task
+    let reqs = s.server.requests();
+    let writes: Vec<_> = reqs.iter().filter(|r| r.method != "GET").collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert!(s.server.with(|c| c.guests.is_empty()).unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,6 +22,7 @@ pub mod host;
 mod lxc;
 mod observe;
 mod plan;
+mod preflight;
 pub mod record;
 pub mod retry;
 mod scheduler;
@@ -235,6 +236,8 @@ impl Engine {
     }
 
     /// Plan `op` for `targets` (empty targets mean every defined guest for `up`/`down`).
+    /// Fails with [`Error::Unsupported`] when the backend cannot run one of the planned steps
+    /// (see [`Hypervisor::capabilities`]), so nothing is half applied.
     pub async fn plan(&self, targets: &[GuestId], op: Operation) -> Result<Plan> {
         self.check_targets(targets)?;
         let all;
@@ -254,6 +257,7 @@ impl Engine {
             Operation::Delete { force } => self.plan_delete(&world, targets, force).await?,
         };
         plan.reads = world.reads.load(Ordering::Relaxed);
+        self.preflight(&plan)?;
         Ok(plan)
     }
 
