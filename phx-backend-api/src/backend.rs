@@ -156,6 +156,7 @@ impl Inner {
                 })?;
                 let t = timeout.unwrap_or_else(|| self.timeouts.task(&upid.kind));
                 tracing::debug!("waiting for task {upid} (up to {}s)", t.as_secs());
+                let _running = phx_core::backend::inflight::task(s.clone());
                 self.client.wait_task(&upid, t, self.poll, self.grace).await
             }
             other => Err(ApiError::decode(

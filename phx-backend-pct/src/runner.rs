@@ -138,11 +138,15 @@ async fn spawn_wait(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .kill_on_drop(true)
+        // its own process group: a Ctrl-C at the terminal interrupts phx, which lets running
+        // Proxmox commands finish, instead of killing them half-way
+        .process_group(0);
     let program = cmd.argv.first().cloned().unwrap_or_default();
     let mut child = command
         .spawn()
         .map_err(|source| RunError::Spawn { program, source })?;
+    let _running = phx_core::backend::inflight::command(shown.clone(), child.id());
     let feeder = match (cmd.stdin.clone(), child.stdin.take()) {
         (Some(bytes), Some(mut pipe)) => Some(tokio::spawn(async move {
             // a child that exits without reading its input is not our error

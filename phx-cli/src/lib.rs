@@ -64,6 +64,28 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> anyhow::Result<u8> {
     }
 }
 
+/// What a second Ctrl-C prints: phx stops at once, but the work it started goes on.
+fn abort_message(running: &[phx_core::backend::inflight::InFlight]) -> String {
+    if running.is_empty() {
+        return "aborted: nothing was running on Proxmox; run `phx status` to see where things stand\n".into();
+    }
+    let mut s = format!(
+        "warning: aborted with {} operation{} still running; {} on without phx:\n",
+        running.len(),
+        if running.len() == 1 { "" } else { "s" },
+        if running.len() == 1 {
+            "it goes"
+        } else {
+            "they go"
+        },
+    );
+    for r in running {
+        s.push_str(&format!("  {r}\n"));
+    }
+    s.push_str("check them in the task log (Datacenter > Tasks, or `pvesh get /nodes/<node>/tasks/<UPID>/status`), then run `phx status`; running the command again picks up where it stopped\n");
+    s
+}
+
 /// Run phx with the process's arguments.
 #[allow(clippy::print_stderr)]
 pub fn main() -> ExitCode {
@@ -84,17 +106,25 @@ pub fn main() -> ExitCode {
     let code = rt.block_on(async {
         let watcher = cancel.clone();
         let quiet = cli.global.quiet;
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                watcher.cancel();
-                if !quiet {
-                    eprintln!("interrupted: letting running steps finish; no new work starts (Ctrl-C again to abort)");
-                }
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
-                }
+        // registered now, not when the watcher first runs: a Ctrl-C during startup must not
+        // kill phx with the default action while its first task is being sent
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+            Ok(mut sigint) => {
+                tokio::spawn(async move {
+                    if sigint.recv().await.is_some() {
+                        watcher.cancel();
+                        if !quiet {
+                            eprintln!("interrupted: letting running steps finish; no new work starts (Ctrl-C again to abort)");
+                        }
+                        if sigint.recv().await.is_some() {
+                            eprint!("{}", abort_message(&phx_core::backend::inflight::in_flight()));
+                            std::process::exit(i32::from(EXIT_INTERRUPTED));
+                        }
+                    }
+                });
             }
-        });
+            Err(e) => tracing::warn!("cannot watch for Ctrl-C ({e}); it will stop phx at once"),
+        }
         match dispatch(&mut ctx, cli.command).await {
             Ok(code) => code,
             Err(e) => {

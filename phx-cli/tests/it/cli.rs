@@ -229,6 +229,63 @@ fn interrupted_run_exits_130_and_leaves_no_half_started_work() {
 }
 
 #[test]
+fn a_second_interrupt_aborts_at_once_naming_the_tasks_still_running() {
+    use std::io::BufRead;
+    let w = World::new();
+    let mut c = w.cmd(&["up", "-j", "2"]);
+    // long enough that the first tasks are still running when both signals arrive
+    c.env("PHX_SIM_LATENCY_MS", "20000")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let started = std::time::Instant::now();
+    let mut child = c.spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stderr).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let wait_for = |want: &str, lines: &mut Vec<String>| {
+        while !lines.iter().any(|l: &String| l.contains(want)) {
+            let l = rx
+                .recv_timeout(std::time::Duration::from_secs(15))
+                .unwrap_or_else(|_| panic!("no {want:?} on stderr: {lines:#?}"));
+            lines.push(l);
+        }
+    };
+    let sigint = || {
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    // the first task (a template download) is running: its step has started
+    wait_for(": download-", &mut lines);
+    sigint();
+    wait_for("interrupted", &mut lines);
+    sigint();
+    wait_for("aborted", &mut lines);
+    let status = child.wait().unwrap();
+    while let Ok(l) = rx.recv_timeout(std::time::Duration::from_secs(2)) {
+        lines.push(l);
+    }
+    let all = lines.join("\n");
+    assert_eq!(status.code(), Some(130), "{all}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "did not abort at once"
+    );
+    assert!(all.contains("still running"), "{all}");
+    assert!(all.contains("UPID:pve:"), "{all}");
+    assert!(all.contains("phx status"), "{all}");
+}
+
+#[test]
 fn completions_are_generated() {
     let w = World::new();
     for sh in ["bash", "zsh", "fish", "powershell", "elvish"] {

@@ -21,6 +21,7 @@
 //! Dropping a future after a task was accepted leaves the task running on Proxmox; the engine
 //! therefore never drops in-flight backend futures (cancellation stops *dispatching*).
 
+pub mod inflight;
 mod types;
 
 use std::fmt::Debug;

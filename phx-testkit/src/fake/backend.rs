@@ -216,6 +216,7 @@ async fn run_task(
         (upid, c.latency_ms)
     };
     if latency > 0 {
+        let _running = phx_core::backend::inflight::task(upid.clone());
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     let outcome = {
@@ -287,6 +288,22 @@ fn storage_info(s: &FakeStorage, used: u64) -> Result<StorageInfo> {
     })
 }
 
+/// Run a command to its end (killed if the future is dropped), registered as in flight. It
+/// gets its own process group, so a Ctrl-C at the terminal stops phx, not the work it waits for.
+async fn output_tracked(
+    mut cmd: tokio::process::Command,
+    argv: &[String],
+) -> std::io::Result<std::process::Output> {
+    cmd.kill_on_drop(true)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    let child = cmd.spawn()?;
+    let _running = phx_core::backend::inflight::command(argv.join(" "), child.id());
+    child.wait_with_output().await
+}
+
 /// Run `argv` as a host process "inside" the guest: absolute paths point into its scratch root.
 async fn run_in(root: &Path, req: &ExecRequest) -> Result<ExecOutput> {
     guest::ensure_root(root).map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
@@ -296,9 +313,8 @@ async fn run_in(root: &Path, req: &ExecRequest) -> Result<ExecOutput> {
             params: BTreeMap::new(),
         });
     };
-    let mut cmd = tokio::process::Command::from(cmd);
-    cmd.kill_on_drop(true).stdin(std::process::Stdio::null());
-    let out = match tokio::time::timeout(req.timeout, cmd.output()).await {
+    let cmd = tokio::process::Command::from(cmd);
+    let out = match tokio::time::timeout(req.timeout, output_tracked(cmd, &req.argv)).await {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => {
             // like lxc-attach: exec of a missing program exits 127 (or 126 if not executable)
@@ -991,13 +1007,11 @@ impl Hypervisor for FakeBackend {
         let mut cmd = tokio::process::Command::new(prog);
         // host scripts of the simulated cluster find the guests' files here
         cmd.args(args)
-            .env("PHX_SIM_GUESTS", self.inner.scratch.join("guests"))
-            .kill_on_drop(true)
-            .stdin(std::process::Stdio::null());
+            .env("PHX_SIM_GUESTS", self.inner.scratch.join("guests"));
         for (k, v) in &req.env {
             cmd.env(k, v);
         }
-        let out = match tokio::time::timeout(req.timeout, cmd.output()).await {
+        let out = match tokio::time::timeout(req.timeout, output_tracked(cmd, &req.argv)).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => return Err(Error::io(format!("running {prog} on node {node}"), e)),
             Err(_) => {
