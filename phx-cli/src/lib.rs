@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cmd;
 pub mod context;
 pub mod error;
+pub mod legacy;
 pub mod output;
 pub mod progress;
 
@@ -86,10 +87,16 @@ fn abort_message(running: &[phx_core::backend::inflight::InFlight]) -> String {
     s
 }
 
-/// Run phx with the process's arguments.
-#[allow(clippy::print_stderr)]
+/// Run phx with the process's arguments; under one of the shell tool's names, translate its
+/// command line first ([`legacy`]).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    legacy::main(run)
+}
+
+/// Run one phx command line (`args[0]` is the program name); returns the exit code.
+#[allow(clippy::print_stderr)]
+pub fn run(args: Vec<std::ffi::OsString>) -> u8 {
+    let cli = Cli::parse_from(args);
     init_logging(&cli);
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -98,7 +105,7 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return 1;
         }
     };
     let cancel = CancelToken::default();
@@ -133,10 +140,9 @@ pub fn main() -> ExitCode {
             }
         }
     });
-    let code = if cancel.is_cancelled() && code == 0 {
+    if cancel.is_cancelled() && code == 0 {
         EXIT_INTERRUPTED
     } else {
         code
-    };
-    ExitCode::from(code)
+    }
 }

@@ -1,7 +1,7 @@
-//! `phx config validate|show|graph`.
+//! `phx config validate|show|graph|audit`.
 
 use clap::{Args, Subcommand};
-use phx_core::config::Severity;
+use phx_core::config::{AuditFinding, Difference, Severity};
 use phx_core::graph::DepGraph;
 use phx_core::types::GuestId;
 use serde::Serialize;
@@ -20,6 +20,8 @@ pub enum ConfigCommand {
     },
     /// The execution order (prerequisites first)
     Graph(GraphArgs),
+    /// Keys phx ignores or applies differently from the Phoenix shell tool (read before switching)
+    Audit,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +91,19 @@ pub async fn run(ctx: &mut Ctx, cmd: ConfigCommand) -> anyhow::Result<u8> {
             ctx.out.json_doc(&g.to_json());
             Ok(EXIT_OK)
         }
+        ConfigCommand::Audit => {
+            let inv = ctx.inventory()?;
+            let findings = phx_core::config::audit(&inv);
+            if ctx.out.json() {
+                ctx.out.json_doc(&serde_json::json!({
+                    "config_dir": inv.config_dir,
+                    "findings": findings,
+                }));
+            } else {
+                ctx.out.text(&audit_human(ctx, &findings));
+            }
+            Ok(EXIT_OK)
+        }
         ConfigCommand::Graph(a) => {
             let inv = ctx.inventory()?;
             crate::cmd::check_ids(&inv, None, &a.ids, "graph")?;
@@ -151,4 +166,66 @@ pub async fn run(ctx: &mut Ctx, cmd: ConfigCommand) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
     }
+}
+
+/// Findings that say the same about one key, grouped: one row per key and text, listing where.
+fn audit_human(ctx: &Ctx, findings: &[AuditFinding]) -> String {
+    if findings.is_empty() {
+        return "nothing in this config behaves differently under phx than under the shell tool"
+            .into();
+    }
+    struct Group<'a> {
+        first: &'a AuditFinding,
+        places: Vec<String>,
+    }
+    let file_rank = |f: &AuditFinding| match f.file {
+        phx_core::config::LXC_FILE => 0,
+        phx_core::config::VM_FILE => 1,
+        _ => 2,
+    };
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for f in findings {
+        let place = match (f.guest, f.kind) {
+            (Some(id), Some(phx_core::types::GuestKind::Vm)) => format!("VM {id}"),
+            (Some(id), _) => format!("CT {id}"),
+            (None, _) => "host".to_string(),
+        };
+        match groups.iter_mut().find(|g| {
+            g.first.file == f.file
+                && g.first.key == f.key
+                && g.first.shell == f.shell
+                && g.first.phx == f.phx
+        }) {
+            Some(g) => {
+                if !g.places.contains(&place) {
+                    g.places.push(place);
+                }
+            }
+            None => groups.push(Group {
+                first: f,
+                places: vec![place],
+            }),
+        }
+    }
+    groups.sort_by_key(|g| file_rank(g.first));
+    let mut t = ctx.out.table();
+    t.set_header(vec!["KEY", "WHERE", "CHANGE", "SHELL TOOL DID", "PHX DOES"]);
+    for g in &groups {
+        t.add_row(vec![
+            g.first.key.clone(),
+            g.places.join(", "),
+            g.first.difference.to_string(),
+            g.first.shell.clone(),
+            g.first.phx.clone(),
+        ]);
+    }
+    let count = |d: Difference| findings.iter().filter(|f| f.difference == d).count();
+    format!(
+        "{t}\n{} finding{}: {} now applied, {} changed, {} ignored; `phx config audit -o json` gives the JSON path of each, docs/MIGRATING.md explains the differences",
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" },
+        count(Difference::NowApplied),
+        count(Difference::Changed),
+        count(Difference::Ignored),
+    )
 }

@@ -8,6 +8,7 @@
 //! [`Finding`] naming file, JSON path and check. Keys phx does not model are kept (`extra`)
 //! and reported as warnings, never dropped silently.
 
+mod audit;
 mod common;
 mod finding;
 mod hypervisor;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use audit::{AuditFinding, Difference, audit};
 pub use common::{GuestFirewall, HealthCheck, HostCheck, Secret, TestCase, TraefikService};
 pub use finding::{Finding, JsonPath, Severity};
 pub use hypervisor::{
@@ -95,6 +97,8 @@ pub struct Inventory {
     pub stacks: Option<BTreeMap<String, Stack>>,
     /// Warnings found while loading (the config is still usable).
     pub warnings: Vec<Finding>,
+    /// Where each guest is defined (`lxc_configs."102"`, `vms[1]`), for [`Inventory::location`].
+    locations: BTreeMap<GuestId, String>,
 }
 
 /// The result of checking a config directory: every finding, and the inventory when valid.
@@ -335,6 +339,11 @@ impl Inventory {
             vm_defaults,
             stacks,
             warnings: Vec::new(),
+            locations: ctx
+                .paths
+                .iter()
+                .map(|((_, id), p)| (*id, p.to_string()))
+                .collect(),
         };
         findings.extend(validate::semantic_checks(&inv, &ctx));
         let defined = |kind| ctx.paths.keys().filter(|(k, _)| *k == kind).count();
@@ -370,6 +379,16 @@ impl Inventory {
             .collect();
         all.sort_by_key(|g| g.id());
         all.into_iter()
+    }
+
+    /// Where a guest is defined: its file and the JSON path of its object
+    /// (`phoenix_lxc_configs.json`, `lxc_configs."102"`; `phoenix_vm_configs.json`, `vms[1]`).
+    pub fn location(&self, id: GuestId) -> Option<(&'static str, &str)> {
+        let file = match self.guest(id)?.kind() {
+            GuestKind::Lxc => LXC_FILE,
+            GuestKind::Vm => VM_FILE,
+        };
+        Some((file, self.locations.get(&id)?.as_str()))
     }
 
     /// Every guest id, sorted.
