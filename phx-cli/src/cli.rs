@@ -105,6 +105,9 @@ pub struct GlobalArgs {
     /// No progress display
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// When another phx is changing the same cluster, wait for it instead of failing
+    #[arg(long, global = true)]
+    pub wait_lock: bool,
     /// Colours on stdout/stderr
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

@@ -8,6 +8,7 @@ pub mod cmd;
 pub mod context;
 pub mod error;
 pub mod legacy;
+pub mod lock;
 pub mod output;
 pub mod progress;
 
@@ -132,6 +133,17 @@ pub fn run(args: Vec<std::ffi::OsString>) -> u8 {
             }
             Err(e) => tracing::warn!("cannot watch for Ctrl-C ({e}); it will stop phx at once"),
         }
+        let _run_lock = if lock::changes_cluster(&cli.command) && !cli.global.dry_run {
+            match lock::acquire(&cli.global, &cancel).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprint!("{}", render(&e));
+                    return exit_code(&e);
+                }
+            }
+        } else {
+            None
+        };
         match dispatch(&mut ctx, cli.command).await {
             Ok(code) => code,
             Err(e) => {

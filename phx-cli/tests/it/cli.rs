@@ -286,6 +286,122 @@ fn a_second_interrupt_aborts_at_once_naming_the_tasks_still_running() {
 }
 
 #[test]
+fn one_changing_phx_per_cluster_and_wait_lock_waits() {
+    let w = World::new();
+    let mut c = w.cmd(&["up", "-j", "4", "--no-progress"]);
+    c.env("PHX_SIM_LATENCY_MS", "400")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut first = c.spawn().unwrap();
+    // the first phx holds the lock once it has written who it is
+    let locks = w.dir.path().join("state/phx/locks");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let record = loop {
+        let found = std::fs::read_dir(&locks).ok().and_then(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .find(|s| s.starts_with("pid "))
+        });
+        if let Some(r) = found {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "no lock record");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(
+        record.starts_with(&format!(
+            "pid {}, `phx up -j 4 --no-progress`, since ",
+            first.id()
+        )),
+        "{record}"
+    );
+
+    // a second changing command on the same cluster is refused at once, naming the holder
+    let r = w.run(&["lxc", "start", "101"]);
+    assert_eq!(r.code, 1, "{}", r.render());
+    assert!(
+        r.stderr.contains(&format!(
+            "error: another phx (pid {}, `phx up -j 4 --no-progress`",
+            first.id()
+        )),
+        "{}",
+        r.render()
+    );
+    assert!(
+        r.stderr.contains("is changing the simulated cluster"),
+        "{}",
+        r.render()
+    );
+    assert!(
+        r.stderr
+            .contains("hint: wait for it to finish, or pass --wait-lock"),
+        "{}",
+        r.render()
+    );
+    assert!(r.stdout.is_empty(), "{}", r.render());
+
+    // --wait-lock waits for the first run, then does its work
+    let r = w.run(&["--wait-lock", "lxc", "create", "101", "--no-progress"]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    assert!(
+        r.stderr.contains("waiting for another phx (pid"),
+        "{}",
+        r.render()
+    );
+    assert!(first.wait().unwrap().success());
+    // the lock went with its holder
+    let r = w.run(&["lxc", "stop", "101", "--no-progress"]);
+    assert_eq!(r.code, 0, "{}", r.render());
+}
+
+#[test]
+fn only_commands_that_change_the_cluster_take_the_run_lock() {
+    let w = World::new();
+    assert_eq!(w.run(&["lxc", "create", "101", "--no-progress"]).code, 0);
+    let locks = w.dir.path().join("state/phx/locks");
+    let path = std::fs::read_dir(&locks)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // someone else holds it
+    let held = std::fs::File::options().write(true).open(&path).unwrap();
+    held.try_lock().unwrap();
+    for args in [
+        &["lxc", "start", "101"][..],
+        &["up"],
+        &["vm", "delete", "1001", "--yes"],
+        &["lxc", "snapshot", "create", "101", "before"],
+        &["hypervisor", "setup"],
+    ] {
+        let r = w.run(args);
+        assert_eq!(r.code, 1, "{args:?}\n{}", r.render());
+        assert!(
+            r.stderr.contains("error: another phx"),
+            "{args:?}\n{}",
+            r.render()
+        );
+    }
+    for args in [
+        &["lxc", "start", "101", "--dry-run"][..],
+        &["up", "-n"],
+        &["hypervisor", "setup", "--dry-run"],
+        &["status"],
+        &["plan"],
+        &["lxc", "list"],
+        &["lxc", "snapshot", "list", "101"],
+        &["lxc", "exec", "101", "--", "true"],
+        &["config", "validate"],
+    ] {
+        let r = w.run(args);
+        assert_eq!(r.code, 0, "{args:?}\n{}", r.render());
+    }
+    drop(held);
+    assert_eq!(w.run(&["lxc", "start", "101", "--no-progress"]).code, 0);
+}
+
+#[test]
 fn completions_are_generated() {
     let w = World::new();
     for sh in ["bash", "zsh", "fish", "powershell", "elvish"] {

@@ -2,7 +2,7 @@
 
 mod exec;
 mod list;
-mod snapshot;
+pub mod snapshot;
 pub mod status;
 pub mod test;
 
