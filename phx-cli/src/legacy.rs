@@ -133,12 +133,15 @@ fn run_legacy(name: &str, args: &[OsString], run: fn(Vec<OsString>) -> u8) -> u8
 fn load(dir: &Path) -> Result<Inventory, Refusal> {
     Inventory::load(&LoadOptions::new(dir)).map_err(|e| {
         let n = e.errors.len();
-        Refusal::new(format!(
-            "cannot route the ids: the config in {} is invalid ({n} error{})",
+        let mut msg = format!(
+            "cannot route the ids: the config in {} is invalid ({n} error{}):",
             dir.display(),
             if n == 1 { "" } else { "s" }
-        ))
-        .hint("`phx config validate` lists every problem; nothing was changed")
+        );
+        for f in &e.errors {
+            msg.push_str(&format!("\n  {f}"));
+        }
+        Refusal::new(msg).hint("`phx config validate` lists every problem; nothing was changed")
     })
 }
 
@@ -399,8 +402,7 @@ pub fn translate(
     let (mut dry_run, mut wipe_disks, mut quiet) = (false, false, false);
     let id_of = |s: &str| -> Result<GuestId, Refusal> {
         s.parse::<GuestId>().map_err(|e| {
-            Refusal::new(format!("{s:?} is not a guest id: {e}"))
-                .hint(format!("`{name} --help` shows the forms phx accepts"))
+            Refusal::new(e.to_string()).hint(format!("`{name} --help` shows the forms phx accepts"))
         })
     };
     let mut it = args.iter();
@@ -476,7 +478,20 @@ pub fn translate(
                 }
             }
             s => match (verb, Verb::parse(s)) {
-                (None, Some(v)) if ids.is_empty() && modes.is_empty() => verb = Some(v),
+                (None, Some(v)) if ids.is_empty() && modes.is_empty() => {
+                    // the rest of `sync all` / `health-check <VMID>` is not worth parsing
+                    if let Some(r) = unsupported(v) {
+                        return Err(r);
+                    }
+                    verb = Some(v);
+                }
+                (None, None) if ids.is_empty() && s.parse::<u64>().is_err() => {
+                    return Err(Refusal::new(format!(
+                        "{s:?} is not a command of {name} that phx knows"
+                    ))
+                    .with_table()
+                    .hint("`phx --help` lists every phx command"));
+                }
                 _ => ids.push(id_of(s)?),
             },
         }
@@ -586,19 +601,30 @@ fn request_for_verb(name: &str, v: Verb, ids: Vec<GuestId>) -> Result<Request, R
         Verb::Restart => Request::Restart(need_ids("restart", ids)?),
         Verb::Status => Request::Status(ids),
         Verb::LetsGo => Request::Up(ids),
-        Verb::Sync => {
-            return Err(Refusal::new(
-                "sync (the Portainer, Traefik, NGINX, DNS and certificate refresh) has no phx equivalent",
-            )
-            .hint("run the site's portainer-manager.sh directly; phx converges guests and the host"));
-        }
-        Verb::HealthCheck => {
-            return Err(Refusal::new(
-                "health-check has no phx equivalent: it ran the hard-coded check_vm_foundation.sh",
-            )
-            .hint("phx runs a guest's health_check and health_checks whenever the guest changes (`phx vm reconfigure <ID>`); run the script directly for a one-off check"));
-        }
+        Verb::Sync => return Err(sync_refusal()),
+        Verb::HealthCheck => return Err(health_check_refusal()),
     })
+}
+
+/// The dispatcher's verbs phx has no equivalent for.
+fn unsupported(v: Verb) -> Option<Refusal> {
+    match v {
+        Verb::Sync => Some(sync_refusal()),
+        Verb::HealthCheck => Some(health_check_refusal()),
+        _ => None,
+    }
+}
+
+fn sync_refusal() -> Refusal {
+    Refusal::new(
+        "sync (the Portainer, Traefik, NGINX, DNS and certificate refresh) has no phx equivalent",
+    )
+    .hint("run the site's portainer-manager.sh directly; phx converges guests and the host")
+}
+
+fn health_check_refusal() -> Refusal {
+    Refusal::new("health-check has no phx equivalent: it ran the hard-coded check_vm_foundation.sh")
+        .hint("phx runs a guest's health_check and health_checks whenever the guest changes (`phx vm reconfigure <ID>`); run the script directly for a one-off check")
 }
 
 fn request_for_mode(flag: &str, m: Mode, ids: Vec<GuestId>) -> Result<Request, Refusal> {

@@ -270,18 +270,17 @@ impl Audit<'_> {
                 "re-ran every feature script on every create/converge as `<script> <CTID> <bootstrap_ca_url or \"\">` (the always-present 2nd argument made scripts that take one argument fail)",
                 "runs each feature once as `<script> <CTID>` (bootstrap_ca_url in PHX_BOOTSTRAP_CA_URL) and records it in the guest's description so a re-run skips it; `--rerun-features` forces",
             );
-            let inherited = self.inherited(id, &c.features);
-            if !inherited.is_empty() {
-                self.guest(
-                    id,
-                    "features",
-                    Difference::Changed,
-                    "ran them again on the clone",
-                    format!(
-                        "does not run {} again: the clone's disk already has them",
-                        inherited.join(", ")
-                    ),
-                );
+            for (i, f) in c.features.iter().enumerate() {
+                if self.inherited(id).contains(f) {
+                    self.at(
+                        id,
+                        "features",
+                        &format!("features[{i}]"),
+                        Difference::Changed,
+                        "ran it again on the clone".into(),
+                        "does not run it: a container this one is cloned from lists it, so the clone's disk already has it".into(),
+                    );
+                }
             }
         }
         if c.application_script.is_some() {
@@ -417,7 +416,7 @@ impl Audit<'_> {
         }
         if let Some(gib) = v.disk_size_gb {
             let shell = "ignored at HEAD (clones kept the source's disk; a template was resized to a fixed 32G)";
-            let phx = format!("grows scsi0 to {gib}G (never shrinks)");
+            let phx = "grows the boot disk (scsi0) to disk_size_gb; never shrinks it".to_string();
             if self.inv.vm_defaults.disk_size_gb == Some(gib) {
                 // the VM's own key or the default: the same value either way
                 self.out.push(AuditFinding {
@@ -434,20 +433,24 @@ impl Audit<'_> {
                 self.guest(id, "disk_size_gb", Difference::NowApplied, shell, phx);
             }
         }
-        if let Some(n) = &v.network {
-            let ns: Vec<String> = n.nameservers.iter().map(ToString::to_string).collect();
-            let phx = if ns.is_empty() {
-                "sets no nameserver: cloud-init uses the node's DNS settings".to_string()
+        // The shell tool set the hard-coded 10.0.0.13 whatever the config said; only a
+        // config that says something else changes anything.
+        const HARD_CODED: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 0, 13);
+        if let Some(n) = &v.network
+            && n.nameservers != [HARD_CODED]
+        {
+            let phx = if n.nameservers.is_empty() {
+                "sets no nameserver: cloud-init uses the node's DNS settings"
             } else {
-                format!("sets the configured nameserver {}", ns.join(" "))
+                "sets the configured nameserver(s)"
             };
             self.at(
                 id,
                 "network_config.nameserver",
                 "network_config",
                 Difference::NowApplied,
-                "always set the hard-coded nameserver 10.0.0.13".into(),
-                phx,
+                "always set the hard-coded nameserver 10.0.0.13, whatever the config said".into(),
+                phx.into(),
             );
         }
         if v.template_snapshot_name.is_some() {
@@ -577,8 +580,8 @@ impl Audit<'_> {
         }
     }
 
-    /// Features of `id` that a container it is (transitively) cloned from also lists.
-    fn inherited(&self, id: GuestId, features: &[String]) -> Vec<String> {
+    /// The features of the containers `id` is (transitively) cloned from.
+    fn inherited(&self, id: GuestId) -> Vec<String> {
         let mut have = Vec::new();
         let mut seen = vec![id];
         let mut cur = self.inv.lxc.get(&id).and_then(LxcSpec::clone_source);
@@ -596,10 +599,6 @@ impl Audit<'_> {
                 LxcSource::Template { .. } => None,
             };
         }
-        features
-            .iter()
-            .filter(|f| have.contains(f))
-            .cloned()
-            .collect()
+        have
     }
 }
