@@ -30,6 +30,7 @@ mod store;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -128,6 +129,19 @@ pub(crate) struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     /// Failures to answer instead of the handler: `(method, path prefix, error)`.
     proxy_faults: Mutex<Vec<(String, String, fake::PveError)>>,
+    /// TCP connections accepted, full TLS handshakes, resumed ones.
+    connections: [AtomicU64; 3],
+}
+
+/// Connections a [`FakeServer`] accepted (to check a client reuses its connections).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// TCP connections accepted.
+    pub accepted: u64,
+    /// Completed TLS handshakes that were full ones (certificate sent and verified).
+    pub full_handshakes: u64,
+    /// Completed TLS handshakes that resumed an earlier session.
+    pub resumed_handshakes: u64,
 }
 
 impl Shared {
@@ -328,6 +342,7 @@ impl FakeServer {
             secret: certs.secret.clone(),
             requests: Mutex::new(Vec::new()),
             proxy_faults: Mutex::new(Vec::new()),
+            connections: Default::default(),
         });
         let (stop, mut stopped) = watch::channel(false);
         let s = shared.clone();
@@ -347,6 +362,7 @@ impl FakeServer {
                 };
                 let acceptor = acceptor.clone();
                 let shared = s.clone();
+                shared.connections[0].fetch_add(1, Ordering::Relaxed);
                 conns.spawn(async move {
                     let tls = match acceptor.accept(tcp).await {
                         Ok(t) => t,
@@ -355,6 +371,9 @@ impl FakeServer {
                             return;
                         }
                     };
+                    let resumed =
+                        tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+                    shared.connections[if resumed { 2 } else { 1 }].fetch_add(1, Ordering::Relaxed);
                     let svc = service_fn(move |req| {
                         let shared = shared.clone();
                         async move { Ok::<_, Infallible>(serve_one(shared, req).await) }
@@ -448,6 +467,16 @@ impl FakeServer {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         )
+    }
+
+    /// Connections and TLS handshakes so far.
+    pub fn connections(&self) -> ConnectionStats {
+        let [a, f, r] = &self.shared.connections;
+        ConnectionStats {
+            accepted: a.load(Ordering::Relaxed),
+            full_handshakes: f.load(Ordering::Relaxed),
+            resumed_handshakes: r.load(Ordering::Relaxed),
+        }
     }
 
     /// Stop accepting connections and close the open ones.
