@@ -28,7 +28,7 @@ use serde_json::Value;
 
 pub use audit::{AuditFinding, Difference, audit};
 pub use common::{GuestFirewall, HealthCheck, HostCheck, Secret, TestCase, TraefikService};
-pub use finding::{Finding, JsonPath, Severity};
+pub use finding::{Finding, Severity};
 pub use hypervisor::{
     AdminUser, DatasetStorageType, DnsServer, HostFirewall, HostInterface, HostNetwork,
     HypervisorConfig, NfsExport, NvidiaDriver, PortainerApi, Samba, SambaShare, Zfs, ZfsDataset,
@@ -39,7 +39,7 @@ pub use stacks::{Stack, StackEnvironment};
 pub use vm::{NfsVolume, VmDefaults, VmNetwork, VmSnapshots, VmSource, VmSpec};
 
 use crate::types::{FirewallRule, GuestId, GuestKind, Hostname, NodeName};
-use finding::Sink;
+use finding::{JsonPath, Sink};
 use json::Json;
 
 /// Host config file name.

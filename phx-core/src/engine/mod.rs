@@ -6,14 +6,30 @@
 //! the retry rule of [`retry`]. The executor is the only code that calls mutating backend
 //! methods, so a dry run (plan without apply) changes nothing by construction.
 //!
-//! ```no_run
-//! # async fn demo(hv: std::sync::Arc<dyn phx_core::backend::Hypervisor>, inv: phx_core::config::Inventory) -> phx_core::Result<()> {
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//!
+//! use phx_core::config::{Inventory, LoadOptions};
 //! use phx_core::engine::{Engine, Operation};
-//! let engine = Engine::new(hv, inv);
+//! use phx_core::report::{NullReporter, Outcome};
+//!
+//! let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/homelab");
+//! let inventory = Inventory::load(&LoadOptions {
+//!     config_dir: example.join("etc"),
+//!     scripts_dir: Some(example.join("bin")),
+//! })?;
+//! // any backend: the fake here, `phx-backend-pct` or `phx-backend-api` on a real cluster
+//! let hv = Arc::new(phx_testkit::FakeBackend::new(phx_testkit::FakeCluster::new()));
+//! let engine = Engine::new(hv, inventory);
 //! let ids = engine.inventory().ids();
-//! let plan = engine.plan(&ids, Operation::Up).await?;
-//! let result = engine.apply(&plan, &phx_core::report::NullReporter).await;
-//! println!("{} changed", result.count(phx_core::report::Outcome::Changed));
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! let result = rt.block_on(async {
+//!     let plan = engine.plan(&ids, Operation::Up).await?;
+//!     println!("{} changes in {} guests", plan.changes(), plan.guests.len());
+//!     Ok::<_, phx_core::Error>(engine.apply(&plan, &NullReporter).await)
+//! })?;
+//! assert_eq!(result.count(Outcome::Changed), ids.len());
 //! # Ok(()) }
 //! ```
 
@@ -23,7 +39,7 @@ mod lxc;
 mod observe;
 mod plan;
 mod preflight;
-pub mod record;
+mod record;
 pub mod retry;
 mod scheduler;
 pub mod suite;
@@ -38,7 +54,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::Serialize;
 
-pub use observe::Observed;
+use observe::Observed;
 pub use plan::{Action, Change, GuestPlan, Operation, Plan, Presence, Step};
 pub use retry::RetryPolicy;
 

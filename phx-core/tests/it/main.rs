@@ -2,6 +2,7 @@
 
 mod config;
 mod config_invalid;
+mod example;
 mod graph_props;
 mod support;
 mod type_props;
