@@ -374,7 +374,7 @@ fn phx_subcommands() -> Vec<String> {
         .collect()
 }
 
-/// Translate the arguments (without argv[0]) of an old command line. `load` reads the
+/// Translate the arguments (without `argv[0]`) of an old command line. `load` reads the
 /// config to route ids (given `-C/--config-dir` when the command line has it).
 pub fn translate(
     name: &str,

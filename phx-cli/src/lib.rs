@@ -1,5 +1,8 @@
 //! The `phx` command line: clap definitions, output rendering, progress, backend wiring.
 //! Behaviour lives in phx-core; each verb here is glue.
+// The doc comments of clap arguments are --help text, where `<config-dir>` is a placeholder,
+// not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
 
 pub mod api_args;
 pub mod backend;
