@@ -182,8 +182,15 @@ fn open_sim(g: &GlobalArgs) -> anyhow::Result<Opened> {
         }
         c.oplog.clear();
     });
+    // PHX_SIM_READ_ONLY=1: every change fails and is named (proves a dry run writes nothing)
+    let read_only = std::env::var("PHX_SIM_READ_ONLY").is_ok_and(|v| v == "1");
+    let hv: Arc<dyn phx_core::backend::Hypervisor> = if read_only {
+        Arc::new(phx_testkit::WriteTrap::new(Arc::new(fake)))
+    } else {
+        Arc::new(fake)
+    };
     Ok(Opened {
-        hv: Arc::new(fake),
+        hv,
         kind: BackendKind::Sim,
         _lock: Some(lock),
     })

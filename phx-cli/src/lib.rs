@@ -157,6 +157,8 @@ pub fn run(args: Vec<std::ffi::OsString>) -> u8 {
     });
     if cancel.is_cancelled() && code == 0 {
         EXIT_INTERRUPTED
+    } else if output::output_failed() && code == 0 {
+        error::EXIT_FAILED
     } else {
         code
     }

@@ -9,6 +9,13 @@ use serde::Serialize;
 
 use crate::cli::{ColorChoice, OutputFormat};
 
+static OUTPUT_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a result could not be written (the run must not exit 0).
+pub fn output_failed() -> bool {
+    OUTPUT_FAILED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The stdout side of a run.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
@@ -49,7 +56,13 @@ impl Output {
     pub fn json_doc<T: Serialize>(&self, v: &T) {
         match serde_json::to_string_pretty(v) {
             Ok(s) => self.text(&s),
-            Err(e) => tracing::error!("cannot serialise output: {e}"),
+            Err(e) => {
+                // a bug in phx, not in the input: make sure the run does not look successful
+                OUTPUT_FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(
+                    "cannot write the JSON result ({e}); this is a bug in phx, please report it"
+                );
+            }
         }
     }
 

@@ -9,6 +9,8 @@
 //!   `fake_pve_binary()`/`FakePve` to find it and give a test its own fake node.
 //! - `server` (feature `fake-pve`): the fake HTTPS Proxmox API over the same router
 //!   (`phx-fake-pve serve`, `server::FakeServer` in tests).
+//! - [`WriteTrap`]: a mock backend that answers reads from another and fails every write, to
+//!   prove that dry runs, plans and status never change anything.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
@@ -18,7 +20,9 @@ pub mod fake;
 pub mod router;
 #[cfg(feature = "fake-pve")]
 pub mod server;
+pub mod trap;
 
 pub use fake::{FakeBackend, FakeCluster, Fault};
 #[cfg(feature = "fake-pve")]
 pub use router::{FakePve, fake_pve_binary};
+pub use trap::WriteTrap;

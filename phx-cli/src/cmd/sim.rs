@@ -13,6 +13,19 @@ pub enum SimCommand {
 
 pub async fn run(ctx: &mut Ctx, cmd: SimCommand) -> anyhow::Result<u8> {
     match cmd {
+        SimCommand::Reset if ctx.g.dry_run => {
+            let path = crate::backend::sim_state(&ctx.g);
+            if ctx.out.json() {
+                ctx.out
+                    .json_doc(&serde_json::json!({ "state": path, "dry_run": true }));
+            } else {
+                ctx.out.text(&format!(
+                    "would reset the simulated cluster {} (dry run: nothing changed)",
+                    path.display()
+                ));
+            }
+            Ok(EXIT_OK)
+        }
         SimCommand::Reset => {
             let path = crate::backend::reset_sim(&ctx.g)?;
             if ctx.out.json() {

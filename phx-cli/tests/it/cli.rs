@@ -402,6 +402,85 @@ fn only_commands_that_change_the_cluster_take_the_run_lock() {
 }
 
 #[test]
+fn every_command_with_dry_run_changes_nothing_on_a_read_only_cluster() {
+    let w = World::new();
+    assert_eq!(w.run(&["up", "--no-progress"]).code, 0);
+    let r = w.run(&["lxc", "snapshot", "create", "101", "keep"]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    // the cluster as the sim stores it, minus its call log and counters (reads are allowed)
+    let cluster = || {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(w.state()).unwrap()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("oplog").unwrap();
+        o.remove("counters").unwrap();
+        v
+    };
+    let before = cluster();
+    let read_only = |args: &[&str]| {
+        let mut c = w.cmd(args);
+        c.env("PHX_SIM_READ_ONLY", "1");
+        crate::support::run(c, w.dir.path())
+    };
+    // the control: without --dry-run, a change reaches the backend and is refused by name
+    let r = read_only(&["lxc", "stop", "101", "--no-progress"]);
+    assert_ne!(r.code, 0, "{}", r.render());
+    assert!(
+        r.render()
+            .contains("lxc.shutdown 101 was called, but this code must not change anything"),
+        "{}",
+        r.render()
+    );
+    for args in [
+        &["up"][..],
+        &["down"],
+        &["lxc", "create", "101"],
+        &["lxc", "reconfigure", "101"],
+        &["lxc", "start", "101"],
+        &["lxc", "stop", "101", "--with-dependents"],
+        &["lxc", "restart", "101"],
+        &["lxc", "delete", "103", "--yes"],
+        &["lxc", "delete", "101", "--force", "--yes"],
+        &["vm", "create", "1001"],
+        &["vm", "stop", "1001"],
+        &["vm", "restart", "1001"],
+        &["vm", "delete", "1001", "--force", "--yes"],
+        &["lxc", "snapshot", "create", "101", "another"],
+        &["lxc", "snapshot", "rollback", "101", "keep"],
+        &["lxc", "snapshot", "delete", "101", "keep"],
+        &["lxc", "exec", "101", "--", "touch", "/phx-was-here"],
+        &["lxc", "test", "101"],
+        &["hypervisor", "setup"],
+        &["sim", "reset"],
+    ] {
+        let mut full = vec!["--dry-run", "-o", "json"];
+        full.extend(args);
+        let r = read_only(&full);
+        assert_eq!(r.code, 0, "{full:?}\n{}", r.render());
+        assert!(
+            !r.render().contains("must not change anything"),
+            "{full:?}\n{}",
+            r.render()
+        );
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{full:?}: stdout is not one JSON document ({e})\n{}",
+                r.render()
+            )
+        });
+    }
+    // a dry run of a snapshot that is not there fails like the real thing would
+    let r = read_only(&["lxc", "snapshot", "rollback", "101", "nope", "--dry-run"]);
+    assert_eq!(r.code, 1, "{}", r.render());
+    assert!(
+        r.stderr.contains("CT 101 has no snapshot nope"),
+        "{}",
+        r.render()
+    );
+    assert_eq!(cluster(), before);
+}
+
+#[test]
 fn completions_are_generated() {
     let w = World::new();
     for sh in ["bash", "zsh", "fish", "powershell", "elvish"] {

@@ -452,9 +452,19 @@ impl Engine {
                 if present {
                     return Ok(Done::Noop);
                 }
+                let volid = &format!("{storage}:vztmpl/{template}");
+                let mut sent = false;
                 let t = self
                     .retry(gp, op, None, ctx, || {
-                        hv.download_template(node, storage, template)
+                        let resend = std::mem::replace(&mut sent, true);
+                        async move {
+                            // the answer to the first download may be lost while it ran:
+                            // look before starting a second one
+                            if resend && stored(hv, node, storage, "vztmpl", volid).await? {
+                                return Ok(TaskDone::sync());
+                            }
+                            hv.download_template(node, storage, template).await
+                        }
                     })
                     .await?;
                 Ok(task(t))
@@ -477,9 +487,18 @@ impl Engine {
                 {
                     return Ok(Done::Noop);
                 }
+                let volid = &volid;
+                let mut sent = false;
                 let t = self
                     .retry(gp, op, None, ctx, || {
-                        hv.download_url(node, storage, content, filename, url)
+                        let resend = std::mem::replace(&mut sent, true);
+                        async move {
+                            if resend && stored(hv, node, storage, content, volid).await? {
+                                return Ok(TaskDone::sync());
+                            }
+                            hv.download_url(node, storage, content, filename, url)
+                                .await
+                        }
                     })
                     .await?;
                 Ok(task(t))
@@ -546,7 +565,7 @@ impl Engine {
                     .await?;
                 Ok(Done::Changed)
             }
-            Step::SetFirewallRules(r) => {
+            Step::SetFirewallRules { rules: r } => {
                 self.retry(gp, op, None, ctx, || m.set_firewall_rules(node, id, r))
                     .await?;
                 Ok(Done::Changed)
@@ -568,14 +587,19 @@ impl Engine {
                         .iter()
                         .any(|s| s.name == name.as_str())
                     {
-                        let t = self
+                        // "does not exist" after a lost answer: the first delete went through
+                        match self
                             .retry(gp, op, None, ctx, || m.snapshot_delete(node, id, name))
-                            .await?;
-                        ctx.task(&t);
+                            .await
+                        {
+                            Ok(t) => ctx.task(&t),
+                            Err(Error::NotFound { .. }) => {}
+                            Err(e) => return Err(e),
+                        }
                     }
                 }
                 match self
-                    .retry(gp, op, None, ctx, || {
+                    .retry(gp, op, Some(TaskDone::sync()), ctx, || {
                         m.snapshot_create(node, id, name, description)
                     })
                     .await
@@ -595,7 +619,7 @@ impl Engine {
                 }
             }
             Step::ConvertToTemplate => {
-                self.retry(gp, op, None, ctx, || m.template(node, id))
+                self.retry(gp, op, Some(()), ctx, || m.template(node, id))
                     .await?;
                 Ok(Done::Changed)
             }
@@ -715,10 +739,14 @@ impl Engine {
                 }
                 Ok(Done::Changed)
             }
-            Step::Destroy(o) => Ok(task(
-                self.retry(gp, op, None, ctx, || m.destroy(node, id, o))
-                    .await?,
-            )),
+            Step::Destroy(o) => {
+                match self.retry(gp, op, None, ctx, || m.destroy(node, id, o)).await {
+                    Ok(t) => Ok(task(t)),
+                    // gone: the first attempt went through and its answer was lost
+                    Err(Error::NotFound { .. }) => Ok(Done::Changed),
+                    Err(e) => Err(e),
+                }
+            }
         }
     }
 
@@ -1098,6 +1126,21 @@ impl Engine {
             GuestKind::Vm => self.hv.vm().agent_exec(node, id, req).await,
         }
     }
+}
+
+/// Whether `volid` is on `storage` (a download's file).
+async fn stored(
+    hv: &dyn crate::backend::Hypervisor,
+    node: &crate::types::NodeName,
+    storage: &crate::types::StorageId,
+    content: &str,
+    volid: &str,
+) -> Result<bool> {
+    Ok(hv
+        .storage_content(node, storage, Some(content))
+        .await?
+        .iter()
+        .any(|v| v.volid == volid))
 }
 
 fn skipped(gp: &GuestPlan, why: String) -> GuestResult {

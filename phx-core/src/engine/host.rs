@@ -75,7 +75,10 @@ pub enum HostStep {
     /// Cluster firewall options.
     FirewallOptions(FirewallOptions),
     /// Cluster firewall rules.
-    FirewallRules(Vec<FirewallRule>),
+    FirewallRules {
+        /// The complete new rule set.
+        rules: Vec<FirewallRule>,
+    },
     /// Node DNS.
     Dns {
         /// Search domain.
@@ -131,7 +134,7 @@ impl HostAction {
             HostStep::AddUser { .. } => "add-user",
             HostStep::SetAcl { .. } => "acl",
             HostStep::FirewallOptions(_) => "cluster-firewall-options",
-            HostStep::FirewallRules(_) => "cluster-firewall-rules",
+            HostStep::FirewallRules { .. } => "cluster-firewall-rules",
             HostStep::Dns { .. } => "dns",
             HostStep::Timezone { .. } => "timezone",
             HostStep::DownloadTemplate { .. } => "download-template",
@@ -385,7 +388,9 @@ impl Engine {
             }
             if have.rules != fw.rules {
                 actions.push(HostAction::new(
-                    HostStep::FirewallRules(fw.rules.clone()),
+                    HostStep::FirewallRules {
+                        rules: fw.rules.clone(),
+                    },
                     format!("{} rules", fw.rules.len()),
                     format!("{}.global_firewall_rules differ", fw.found_at),
                 ));
@@ -584,7 +589,7 @@ impl Engine {
                     HostStep::FirewallOptions(opts) => {
                         hv.set_cluster_firewall_options(opts).await.map(|_| None)
                     }
-                    HostStep::FirewallRules(rules) => {
+                    HostStep::FirewallRules { rules } => {
                         hv.set_cluster_firewall_rules(rules).await.map(|_| None)
                     }
                     HostStep::Dns { search, servers } => {

@@ -1026,7 +1026,7 @@ impl Engine {
         }
         if let Some(r) = &diff.fw_rules {
             acts.push(Action::new(
-                Step::SetFirewallRules(r.clone()),
+                Step::SetFirewallRules { rules: r.clone() },
                 format!("{} rule{}", r.len(), if r.len() == 1 { "" } else { "s" }),
                 "firewall rules differ",
             ));

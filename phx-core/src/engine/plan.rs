@@ -119,7 +119,10 @@ pub enum Step {
     /// Set guest firewall options.
     SetFirewallOptions(FirewallOptions),
     /// Replace guest firewall rules.
-    SetFirewallRules(Vec<FirewallRule>),
+    SetFirewallRules {
+        /// The complete new rule set.
+        rules: Vec<FirewallRule>,
+    },
     /// Regenerate the cloud-init drive.
     CloudInitUpdate,
     /// Take a snapshot (deleting an existing one of the same name first when `replace`).
@@ -190,7 +193,7 @@ impl Step {
             Step::SetRawLxc { .. } => "set-lxc-raw",
             Step::Resize { .. } => "resize",
             Step::SetFirewallOptions(_) => "firewall-options",
-            Step::SetFirewallRules(_) => "firewall-rules",
+            Step::SetFirewallRules { .. } => "firewall-rules",
             Step::CloudInitUpdate => "cloudinit-update",
             Step::Snapshot { .. } => "snapshot",
             Step::ConvertToTemplate => "template",

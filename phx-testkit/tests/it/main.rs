@@ -1,6 +1,7 @@
 //! Integration tests of phx-testkit: the engine against the FakeCluster (one binary).
 
 mod conformance;
+mod dry_run;
 mod engine;
 mod fake_pve;
 mod host;

@@ -46,6 +46,26 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind, a: ExecArgs) -> anyhow::Result<
                 a.id
             ))
         })?;
+    if ctx.g.dry_run {
+        let status = phx_core::backend::manager(engine.backend().as_ref(), kind)
+            .status(&node, a.id)
+            .await?;
+        let word = kind.proxmox_word();
+        if ctx.out.json() {
+            ctx.out.json_doc(&serde_json::json!({
+                "id": a.id, "node": node, "command": a.command, "status": status.status,
+                "dry_run": true
+            }));
+        } else {
+            ctx.out.text(&format!(
+                "{word} {} on {node} ({}): would run {:?} (dry run: nothing was run)",
+                a.id,
+                status.status,
+                a.command.join(" ")
+            ));
+        }
+        return Ok(crate::error::EXIT_OK);
+    }
     let req = ExecRequest::new(a.command.clone()).timeout(Duration::from_secs(a.timeout));
     let out = engine.guest_exec(kind, &node, a.id, &req).await?;
     if ctx.out.json() {

@@ -74,6 +74,9 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind, cmd: SnapshotCommand) -> anyhow
     let hv = ctx.backend()?;
     let m = manager(hv.as_ref(), kind);
     let word = kind.proxmox_word();
+    if ctx.g.dry_run && !matches!(cmd, SnapshotCommand::List { .. }) {
+        return dry_run(ctx, m, &node, kind, cmd).await;
+    }
     match cmd {
         SnapshotCommand::Create {
             name, description, ..
@@ -133,6 +136,57 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind, cmd: SnapshotCommand) -> anyhow
             let t = m.snapshot_delete(&node, id, &name).await?;
             report(ctx, "deleted snapshot", id, &name, t.upid.as_deref());
         }
+    }
+    Ok(EXIT_OK)
+}
+
+/// `--dry-run`: check what Proxmox would check (the name is free, or the snapshot exists) and
+/// say what would happen; nothing is changed and nothing is asked.
+async fn dry_run(
+    ctx: &Ctx,
+    m: &dyn phx_core::backend::GuestManager,
+    node: &NodeName,
+    kind: GuestKind,
+    cmd: SnapshotCommand,
+) -> anyhow::Result<u8> {
+    let word = kind.proxmox_word();
+    let (id, name, what, must_exist) = match cmd {
+        SnapshotCommand::Create { id, name, .. } => (id, name, "would create", false),
+        SnapshotCommand::Rollback { id, name } => (id, name, "would roll back to", true),
+        SnapshotCommand::Delete { id, name } => (id, name, "would delete snapshot", true),
+        // listing changes nothing: the caller only comes here for changes
+        SnapshotCommand::List { id } => {
+            return Err(usage(format!("snapshot list {id} has no dry run")).into());
+        }
+    };
+    let exists = m
+        .snapshots(node, id)
+        .await?
+        .iter()
+        .any(|s| s.name == name.as_str());
+    if exists != must_exist {
+        let message = if must_exist {
+            format!("{word} {id} has no snapshot {name}")
+        } else {
+            format!("{word} {id} already has a snapshot {name}")
+        };
+        return Err(crate::error::CliError {
+            code: EXIT_FAILED,
+            message,
+            hint: Some(format!(
+                "`phx {} snapshot list {id}` shows its snapshots",
+                kind.noun()
+            )),
+        }
+        .into());
+    }
+    if ctx.out.json() {
+        ctx.out.json_doc(&serde_json::json!({
+            "id": id, "snapshot": name, "result": what, "dry_run": true
+        }));
+    } else {
+        ctx.out
+            .text(&format!("{id}: {what} {name} (dry run: nothing changed)"));
     }
     Ok(EXIT_OK)
 }

@@ -27,9 +27,35 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind, a: TestArgs) -> anyhow::Result<
     check_ids(&inv, Some(kind), &[a.id], "test")?;
     let engine = ctx.engine(inv)?;
     // an unknown suite is a usage error that lists the ones there are
-    engine
+    let planned = engine
         .test_plan(a.id, a.suite.as_deref())
         .map_err(|e| usage(e.to_string()))?;
+    if ctx.g.dry_run {
+        // what would run, in order; nothing runs in the guest
+        if ctx.out.json() {
+            let tests: Vec<_> = planned
+                .iter()
+                .map(|(suite, t)| serde_json::json!({ "suite": suite, "name": t.name, "path": t.path }))
+                .collect();
+            ctx.out
+                .json_doc(&serde_json::json!({ "id": a.id, "dry_run": true, "tests": tests }));
+        } else if planned.is_empty() {
+            ctx.out
+                .text(&format!("{} {} has no tests.", kind.proxmox_word(), a.id));
+        } else {
+            let mut t = ctx.out.table();
+            t.set_header(vec!["SUITE", "TEST", "SCRIPT"]);
+            for (suite, case) in &planned {
+                t.add_row(vec![suite.clone(), case.name.clone(), case.path.clone()]);
+            }
+            ctx.out.text(&format!(
+                "{t}\n{} test{} would run (dry run: nothing was run)",
+                planned.len(),
+                if planned.len() == 1 { "" } else { "s" }
+            ));
+        }
+        return Ok(EXIT_OK);
+    }
     let progress = ctx.progress();
     let report = engine
         .run_tests(a.id, a.suite.as_deref(), &progress)
