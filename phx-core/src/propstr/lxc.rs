@@ -198,6 +198,7 @@ impl FromStr for MountPoint {
         };
         let volume = p
             .take("volume")
+            .filter(|v| !v.is_empty())
             .ok_or_else(|| err("missing volume".into()))?;
         Ok(Self {
             volume,
@@ -219,7 +220,7 @@ impl FromStr for MountPoint {
 impl fmt::Display for MountPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut w = Writer::new(f);
-        w.bare(&self.volume)?;
+        w.default_key("volume", &self.volume)?;
         // `mp` is a required key of mpN, so it is printed right after the default key.
         w.opt("mp", self.mp.as_ref())?;
         let mut known = Vec::new();

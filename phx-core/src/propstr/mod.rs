@@ -105,6 +105,15 @@ impl<'a, 'b> Writer<'a, 'b> {
         self.sep()?;
         write!(self.f, "{v}")
     }
+    /// The default key's value: bare (`local-lvm:vm-100-disk-0`), unless it holds a `=` and
+    /// would read back as a key of its own (`volume=a=b`).
+    pub(crate) fn default_key(&mut self, k: &str, v: &str) -> fmt::Result {
+        if v.contains('=') {
+            self.kv(k, v)
+        } else {
+            self.bare(v)
+        }
+    }
     pub(crate) fn kv(&mut self, k: &str, v: impl fmt::Display) -> fmt::Result {
         self.sep()?;
         write!(self.f, "{k}={v}")
@@ -173,4 +182,51 @@ pub fn diff_pairs(from: &str, to: &str) -> String {
         })
         .collect();
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    //! Inputs the `propstr` fuzz target found: each must read back as itself once printed.
+    use super::*;
+    use std::fmt::Debug;
+    use std::str::FromStr;
+
+    fn round_trips<T>(s: &str) -> T
+    where
+        T: FromStr + fmt::Display + PartialEq + Debug,
+        T::Err: fmt::Display,
+    {
+        let v: T = s.parse().unwrap_or_else(|e| panic!("{s:?}: {e}"));
+        let shown = v.to_string();
+        let again: T = shown
+            .parse()
+            .unwrap_or_else(|e| panic!("{s:?} prints as {shown:?}, which does not parse: {e}"));
+        assert_eq!(again, v, "{s:?} -> {shown:?}");
+        v
+    }
+
+    #[test]
+    fn a_default_key_value_holding_an_equals_sign_is_printed_with_its_key() {
+        let m: MountPoint = round_trips("volume=local:subvol-875-disk-0.size=G80,acl=1");
+        assert_eq!(m.volume, "local:subvol-875-disk-0.size=G80");
+        assert_eq!(
+            m.to_string(),
+            "volume=local:subvol-875-disk-0.size=G80,acl=1"
+        );
+        let d: QemuDisk = round_trips("file=local:a=b,size=1G");
+        assert_eq!(d.to_string(), "file=local:a=b,size=1G");
+        // The usual form stays bare.
+        let m: MountPoint = round_trips("local-lvm:vm-100-disk-0,mp=/data,size=8G");
+        assert_eq!(m.to_string(), "local-lvm:vm-100-disk-0,mp=/data,size=8G");
+    }
+
+    #[test]
+    fn an_empty_volume_is_missing() {
+        for s in ["volume=", "volume=,mp=/data", ",size=8G"] {
+            let e = s.parse::<MountPoint>().unwrap_err();
+            assert_eq!(e.reason, "missing volume", "{s:?}");
+        }
+        let e = "file=,size=1G".parse::<QemuDisk>().unwrap_err();
+        assert_eq!(e.reason, "missing volume");
+    }
 }

@@ -136,11 +136,14 @@ impl FromStr for QemuDisk {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         const W: &str = "VM disk";
         let mut p = Pairs::parse(W, s, Some("file"))?;
-        let file = p.take("file").ok_or_else(|| PropError {
-            what: W,
-            value: s.to_string(),
-            reason: "missing volume".into(),
-        })?;
+        let file = p
+            .take("file")
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| PropError {
+                what: W,
+                value: s.to_string(),
+                reason: "missing volume".into(),
+            })?;
         Ok(Self {
             file,
             size: p
@@ -162,7 +165,7 @@ impl FromStr for QemuDisk {
 impl fmt::Display for QemuDisk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut w = Writer::new(f);
-        w.bare(&self.file)?;
+        w.default_key("file", &self.file)?;
         let mut known = Vec::new();
         if let Some(v) = &self.media {
             known.push(("media", v.clone()));
