@@ -221,6 +221,16 @@ mod tests {
     }
 
     #[test]
+    fn a_nic_model_proxmox_does_not_list_is_printed_with_its_key() {
+        let n: QemuNet = round_trips("model=e1001,macaddr=BC:24:11:AA:BB:CD,tag=5");
+        assert_eq!(n.to_string(), "model=e1001,macaddr=BC:24:11:AA:BB:CD,tag=5");
+        let n: QemuNet = round_trips("model=virtio,macaddr=BC:24:11:AA:BB:CD,bridge=vmbr0");
+        assert_eq!(n.to_string(), "virtio=BC:24:11:AA:BB:CD,bridge=vmbr0");
+        let e = "model=,bridge=vmbr0".parse::<QemuNet>().unwrap_err();
+        assert_eq!(e.reason, "missing NIC model (e.g. virtio)");
+    }
+
+    #[test]
     fn an_empty_volume_is_missing() {
         for s in ["volume=", "volume=,mp=/data", ",size=8G"] {
             let e = s.parse::<MountPoint>().unwrap_err();

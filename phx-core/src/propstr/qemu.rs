@@ -61,7 +61,9 @@ impl FromStr for QemuNet {
             macaddr = p.take(m);
             model = Some((*m).to_string());
         }
-        let model = model.ok_or_else(|| err("missing NIC model (e.g. virtio)".into()))?;
+        let model = model
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| err("missing NIC model (e.g. virtio)".into()))?;
         Ok(Self {
             model,
             macaddr: macaddr
@@ -88,11 +90,20 @@ impl FromStr for QemuNet {
 impl fmt::Display for QemuNet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut w = Writer::new(f);
-        match self.macaddr {
-            Some(m) => w.kv(&self.model, m)?,
-            None => w.bare(&self.model)?,
-        }
         let mut known = Vec::new();
+        // `virtio=MAC` reads back only for a model Proxmox knows; any other (a newer Proxmox's)
+        // is written out as `model=...,macaddr=...`.
+        if NIC_MODELS.contains(&self.model.as_str()) {
+            match self.macaddr {
+                Some(m) => w.kv(&self.model, m)?,
+                None => w.bare(&self.model)?,
+            }
+        } else {
+            w.kv("model", &self.model)?;
+            if let Some(m) = self.macaddr {
+                known.push(("macaddr", m.to_string()));
+            }
+        }
         if let Some(v) = &self.bridge {
             known.push(("bridge", v.clone()));
         }
