@@ -1,5 +1,8 @@
 //! `phx completions <shell>`.
 
+use std::io::Write;
+
+use anyhow::Context as _;
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
@@ -14,7 +17,16 @@ pub struct CompletionsArgs {
 
 pub fn run(a: &CompletionsArgs) -> anyhow::Result<u8> {
     let mut cmd = Cli::command();
+    // clap_complete panics when its writer fails: generate into memory, then write
+    let mut script = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "phx", &mut script);
     let mut out = std::io::stdout().lock();
-    clap_complete::generate(a.shell, &mut cmd, "phx", &mut out);
-    Ok(EXIT_OK)
+    match out.write_all(&script).and_then(|()| out.flush()) {
+        // `phx completions bash | head -1`: the reader has what it wanted
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(EXIT_OK),
+        r => {
+            r.context("writing the completion script to stdout")?;
+            Ok(EXIT_OK)
+        }
+    }
 }
