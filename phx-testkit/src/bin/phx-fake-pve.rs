@@ -5,9 +5,11 @@
 //! `phx-fake-pve <tool> ...`. The cluster lives in the JSON file named by `PHX_FAKE_STATE`
 //! (created fresh when missing; the format of the sim backend), under an exclusive lock on
 //! `<state>.lock` so parallel invocations are safe. A task's injected latency is slept with the
-//! lock released. Guest files live in `<state>.guests/guests/<id>`. With `PHX_FAKE_ETC` set,
-//! every container's config file is rendered to `$PHX_FAKE_ETC/lxc/<id>.conf` after each
-//! change, and raw `lxc.*` edits in those files are read back, like `/etc/pve` on a node.
+//! lock released; a task whose tool was killed meanwhile ends on time all the same, at the
+//! next invocation (Proxmox workers outlive their client). Guest files live in
+//! `<state>.guests/guests/<id>`. With `PHX_FAKE_ETC` set, every container's config file is
+//! rendered to `$PHX_FAKE_ETC/lxc/<id>.conf` after each change, and raw `lxc.*` edits in
+//! those files are read back, like `/etc/pve` on a node.
 //! `PHX_FAKE_NODE` names the local node (default: the cluster's first node).
 //!
 //! Output follows proxmox-api.md part B byte for byte: `printf` layouts with their trailing
@@ -78,6 +80,9 @@ impl Store {
             fake::read_etc(&mut c, etc);
         }
         let before = self.etc.as_ref().map(|_| c.clone());
+        // a task whose `pct`/`qm` was killed (a client's timeout, a killed phx) runs on, as
+        // a Proxmox worker does: it ends on time, whoever looks next
+        c.complete_due();
         let r = f(&mut c);
         fake::save_state(&self.state, &c).map_err(|e| e.to_string())?;
         if let Some(etc) = &self.etc {
@@ -124,13 +129,14 @@ impl Ctx {
         path: &str,
         params: &[(String, String)],
     ) -> Result<Done, CallError> {
-        let (reply, latency) = self
+        let (reply, due_ms) = self
             .store
             .with(|c| {
                 c.lost_response = None;
-                self.router
-                    .handle(c, method, path, params)
-                    .map(|r| (r, c.latency_ms))
+                self.router.handle(c, method, path, params).map(|r| {
+                    let due = r.task.as_deref().and_then(|u| c.task(u)).map(|t| t.due_ms);
+                    (r, due.unwrap_or(0))
+                })
             })
             .map_err(CallError::State)??;
         let Some(upid) = reply.task.clone() else {
@@ -141,8 +147,12 @@ impl Ctx {
                 log: Vec::new(),
             });
         };
-        if latency > 0 {
-            std::thread::sleep(Duration::from_millis(latency));
+        // the task runs for the cluster's latency (or an injected slow task's time)
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        if due_ms > now {
+            std::thread::sleep(Duration::from_millis(due_ms - now));
         }
         let (outcome, mut log) = self
             .store

@@ -18,7 +18,7 @@ use phx_core::types::{
 };
 
 use super::PveError;
-use super::cluster::{FakeCluster, TaskOutcome};
+use super::cluster::{FakeCluster, TaskOutcome, now_ms};
 use super::guest;
 use super::state::FakeStorage;
 
@@ -163,10 +163,14 @@ impl FakeBackend {
 }
 
 fn lock(inner: &Inner) -> MutexGuard<'_, FakeCluster> {
-    inner
+    let mut c = inner
         .cluster
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // a task outlives the client that started it (a phx killed mid-run): it ends on time,
+    // as on a node, and frees its locks
+    c.complete_due();
+    c
 }
 
 fn persist(inner: &Inner, c: &FakeCluster) -> Result<()> {
@@ -200,7 +204,14 @@ async fn run_task(
 ) -> Result<TaskDone> {
     let (upid, latency) = {
         let mut c = lock(inner);
-        let upid = start(&mut c).map_err(pve)?;
+        let upid = match start(&mut c) {
+            Ok(u) => u,
+            Err(e) => {
+                // a refused call still counts (and consumed its fault)
+                persist(inner, &c)?;
+                return Err(pve(e));
+            }
+        };
         if let Some(status) = c.lost_response.take() {
             // the task runs, but the client never learns its UPID
             c.complete(&upid);
@@ -213,11 +224,13 @@ async fn run_task(
             .into_core());
         }
         persist(inner, &c)?;
-        (upid, c.latency_ms)
+        // the task's own duration: the latency, or longer for an injected slow task
+        let due = c.task(&upid).map_or(0, |t| t.due_ms);
+        (upid, Duration::from_millis(due.saturating_sub(now_ms())))
     };
-    if latency > 0 {
+    if !latency.is_zero() {
         let _running = phx_core::backend::inflight::task(upid.clone());
-        tokio::time::sleep(Duration::from_millis(latency)).await;
+        tokio::time::sleep(latency).await;
     }
     let outcome = {
         let mut c = lock(inner);
@@ -250,8 +263,9 @@ fn sync<T>(
     f: impl FnOnce(&mut FakeCluster) -> std::result::Result<T, PveError>,
 ) -> Result<T> {
     let mut c = lock(inner);
-    let r = f(&mut c).map_err(pve)?;
+    let r = f(&mut c);
     persist(inner, &c)?;
+    let r = r.map_err(pve)?;
     if let Some(status) = c.lost_response.take() {
         return Err(PveError {
             status,

@@ -58,6 +58,10 @@ pub struct FakeCluster {
     /// after the call went through.
     #[serde(default)]
     pub lost_response: Option<u16>,
+    /// A `Slow` fault popped by the current call: the task it starts runs this many
+    /// milliseconds.
+    #[serde(default)]
+    pub slow_task: Option<u64>,
     /// Guest-agent `exec` results by pid.
     #[serde(default)]
     pub agent_execs: BTreeMap<u32, AgentExec>,
@@ -87,7 +91,7 @@ pub enum TaskOutcome {
 
 const MAX_TASKS: usize = 2000;
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -193,6 +197,7 @@ impl FakeCluster {
             counters: Counters::default(),
             oplog: Vec::new(),
             lost_response: None,
+            slow_task: None,
             agent_execs: BTreeMap::new(),
         }
     }
@@ -237,6 +242,7 @@ impl FakeCluster {
 
     /// Pop an injected fault; synchronous ones become an error right away.
     fn fault(&mut self, op: &str, lock_path: &str) -> Result<Option<String>, PveError> {
+        self.slow_task = None;
         let Some(q) = self.faults.get_mut(op) else {
             return Ok(None);
         };
@@ -259,6 +265,10 @@ impl FakeCluster {
             Fault::TaskError { message } => Ok(Some(message)),
             Fault::LostResponse { status } => {
                 self.lost_response = Some(status);
+                Ok(None)
+            }
+            Fault::Slow { ms } => {
+                self.slow_task = Some(ms);
                 Ok(None)
             }
         }
@@ -359,7 +369,7 @@ impl FakeCluster {
             user: "root@pam".into(),
             starttime: self.clock,
             endtime: None,
-            due_ms: now_ms() + self.latency_ms,
+            due_ms: now_ms() + self.slow_task.take().unwrap_or(self.latency_ms),
             exitstatus: None,
             log,
             effect: Some(effect),

@@ -287,6 +287,12 @@ pub enum Fault {
         /// Status code seen by the client.
         status: u16,
     },
+    /// The task is accepted and runs this long instead of the cluster's latency (a task
+    /// that outlives the client's timeout).
+    Slow {
+        /// Milliseconds.
+        ms: u64,
+    },
     /// A synchronous error with this status and message.
     Error {
         /// HTTP status.
