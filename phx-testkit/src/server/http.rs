@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::Shared;
+use super::{ProxyFault, Shared};
 use crate::fake::PveError;
 use crate::router::{Method, Params};
 
@@ -37,6 +37,8 @@ pub(crate) struct Answer {
     pub result: Result<(Value, Option<u64>), PveError>,
     /// Wait this long before answering (Proxmox delays failed authentication by 3 s).
     pub delay: Duration,
+    /// Close the connection instead of answering (an injected fault).
+    pub dropped: bool,
 }
 
 impl Answer {
@@ -44,12 +46,14 @@ impl Answer {
         Self {
             result: Ok((data, None)),
             delay: Duration::ZERO,
+            dropped: false,
         }
     }
     fn err(e: PveError) -> Self {
         Self {
             result: Err(e),
             delay: Duration::ZERO,
+            dropped: false,
         }
     }
 }
@@ -190,7 +194,7 @@ enum Caller {
 
 /// Who is calling, from `Authorization: PVEAPIToken=...` or the `PVEAuthCookie` (cookie or
 /// `Authorization`), as pve-http-server extracts them.
-fn caller(shared: &Shared, headers: &hyper::HeaderMap) -> Option<Caller> {
+fn caller(shared: &Shared, method: &str, path: &str, headers: &hyper::HeaderMap) -> Option<Caller> {
     let auth = headers
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -205,7 +209,9 @@ fn caller(shared: &Shared, headers: &hyper::HeaderMap) -> Option<Caller> {
         });
     if let Some(t) = token {
         let t = percent_decode(t.trim());
-        return shared.opts.tokens.contains(&t).then_some(Caller::Token);
+        return shared
+            .token_accepted(method, path, &t)
+            .then_some(Caller::Token);
     }
     let cookie = headers
         .get_all(hyper::header::COOKIE)
@@ -226,6 +232,7 @@ fn unauthorized(shared: &Shared, message: &str) -> Answer {
     Answer {
         result: Err(status_error(401, message)),
         delay: shared.opts.auth_failure_delay,
+        dropped: false,
     }
 }
 
@@ -357,7 +364,7 @@ pub(crate) async fn answer(
     if m == Method::Post && path == "/access/ticket" {
         return login(&shared, &params);
     }
-    match caller(&shared, headers) {
+    match caller(&shared, method, &path, headers) {
         None => return unauthorized(&shared, "Authentication failed!"),
         Some(Caller::Ticket { user }) if m != Method::Get => {
             let csrf = headers
@@ -371,9 +378,25 @@ pub(crate) async fn answer(
         Some(_) => {}
     }
 
-    if let Some(e) = shared.proxy_fault(method, &path) {
-        return Answer::err(e);
+    let mut drop_after = false;
+    match shared.proxy_fault(method, &path) {
+        Some(ProxyFault::Answer(e)) => return Answer::err(e),
+        Some(ProxyFault::Drop { handled: false }) => {
+            return Answer {
+                dropped: true,
+                ..Answer::err(status_error(500, "dropped"))
+            };
+        }
+        Some(ProxyFault::Drop { handled: true }) => drop_after = true,
+        None => {}
     }
+    let mut a = handle(shared, m, path, params).await;
+    a.dropped = drop_after;
+    a
+}
+
+/// Run the router on the cluster (off the runtime: the state file is read and written).
+async fn handle(shared: Arc<Shared>, m: Method, path: String, params: Params) -> Answer {
     let s = shared.clone();
     let joined = tokio::task::spawn_blocking(move || {
         s.store.with(|c| {
@@ -388,6 +411,7 @@ pub(crate) async fn answer(
         Ok(Ok((Ok(reply), None))) => Answer {
             result: Ok((reply.data, reply.total)),
             delay: Duration::ZERO,
+            dropped: false,
         },
         // the call went through, its answer is lost on the way back
         Ok(Ok((Ok(_), Some(status)))) => Answer::err(status_error(status, "Broken pipe")),

@@ -18,6 +18,10 @@
 //!   ([`FakeCluster::complete_due`] before every request); faults injected with
 //!   [`FakeCluster::fail_next`] come back as their status (596, lock timeouts, ...), and a
 //!   lost response ([`crate::Fault::LostResponse`]) as that status after the call went through.
+//! - Transport faults: [`FakeServer::fail_next_request`] answers 595–599 from the "proxy",
+//!   [`FakeServer::drop_next_request`] closes the connection without an answer (before or
+//!   after handling the request), [`FakeServer::revoke_token_at`] stops accepting a token
+//!   mid-run; [`ServerOptions::ticket_lifetime`] makes tickets expire early.
 //! - State: in memory, or a state file shared with the fake executables under their lock (so
 //!   `pct exec` over a fake ssh sees the guests the API created), saved atomically after every
 //!   request; `phx --backend sim --sim-state FILE` can inspect it afterwards.
@@ -27,7 +31,6 @@ mod cert;
 mod http;
 mod store;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,8 +130,12 @@ pub(crate) struct Shared {
     opts: ServerOptions,
     secret: Vec<u8>,
     requests: Mutex<Vec<RecordedRequest>>,
-    /// Failures to answer instead of the handler: `(method, path prefix, error)`.
-    proxy_faults: Mutex<Vec<(String, String, fake::PveError)>>,
+    /// Failures to answer instead of the handler: `(method, path prefix, failure)`.
+    proxy_faults: Mutex<Vec<(String, String, ProxyFault)>>,
+    /// Tokens to stop accepting at a request: `(method, path prefix, token)`.
+    revocations: Mutex<Vec<(String, String, String)>>,
+    /// Tokens no longer accepted.
+    revoked: Mutex<Vec<String>>,
     /// TCP connections accepted, full TLS handshakes, resumed ones.
     connections: [AtomicU64; 3],
 }
@@ -144,9 +151,22 @@ pub struct ConnectionStats {
     pub resumed_handshakes: u64,
 }
 
+/// What happens to a request instead of (or after) its normal answer.
+#[derive(Debug, Clone)]
+pub(crate) enum ProxyFault {
+    /// Answer with this error without handling the request.
+    Answer(fake::PveError),
+    /// Close the connection without an answer: before handling the request, or after it
+    /// went through (the answer is lost on the way back).
+    Drop {
+        /// The request was handled first.
+        handled: bool,
+    },
+}
+
 impl Shared {
     /// The failure injected for this request, consumed.
-    fn proxy_fault(&self, method: &str, path: &str) -> Option<fake::PveError> {
+    fn proxy_fault(&self, method: &str, path: &str) -> Option<ProxyFault> {
         let mut v = self
             .proxy_faults
             .lock()
@@ -155,6 +175,23 @@ impl Shared {
             .iter()
             .position(|(m, p, _)| m == method && path.starts_with(p.as_str()))?;
         Some(v.remove(i).2)
+    }
+
+    /// Revoke the tokens due at this request; whether `token` is still accepted.
+    fn token_accepted(&self, method: &str, path: &str, token: &str) -> bool {
+        let mut due = self
+            .revocations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+        due.retain(|(m, p, t)| {
+            let now = m == method && path.starts_with(p.as_str());
+            if now {
+                revoked.push(t.clone());
+            }
+            !now
+        });
+        self.opts.tokens.iter().any(|t| t == token) && !revoked.iter().any(|t| t == token)
     }
 
     fn record(&self, r: RecordedRequest) {
@@ -247,10 +284,22 @@ fn respond(a: http::Answer) -> hyper::Response<Full<Bytes>> {
     res
 }
 
+/// The error that makes hyper close a connection without answering.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped on purpose (an injected fault)")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
 async fn serve_one(
     shared: Arc<Shared>,
     req: hyper::Request<hyper::body::Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+) -> Result<hyper::Response<Full<Bytes>>, Dropped> {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
@@ -258,21 +307,25 @@ async fn serve_one(
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes().to_vec(),
         Err(e) => {
-            return respond(http::Answer {
+            return Ok(respond(http::Answer {
                 result: Err(fake::PveError {
                     status: 400,
                     message: format!("reading the request body: {e}"),
                     errors: Default::default(),
                 }),
                 delay: Duration::ZERO,
-            });
+                dropped: false,
+            }));
         }
     };
     let a = http::answer(shared, &method, &path, &query, &headers, body).await;
+    if a.dropped {
+        return Err(Dropped);
+    }
     if !a.delay.is_zero() {
         tokio::time::sleep(a.delay).await;
     }
-    respond(a)
+    Ok(respond(a))
 }
 
 impl FakeServer {
@@ -342,6 +395,8 @@ impl FakeServer {
             secret: certs.secret.clone(),
             requests: Mutex::new(Vec::new()),
             proxy_faults: Mutex::new(Vec::new()),
+            revocations: Mutex::new(Vec::new()),
+            revoked: Mutex::new(Vec::new()),
             connections: Default::default(),
         });
         let (stop, mut stopped) = watch::channel(false);
@@ -376,7 +431,7 @@ impl FakeServer {
                     shared.connections[if resumed { 2 } else { 1 }].fetch_add(1, Ordering::Relaxed);
                     let svc = service_fn(move |req| {
                         let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(serve_one(shared, req).await) }
+                        async move { serve_one(shared, req).await }
                     });
                     if let Err(e) = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tls), svc)
@@ -446,7 +501,41 @@ impl FakeServer {
             .proxy_faults
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((method.to_string(), path_prefix.to_string(), e));
+            .push((
+                method.to_string(),
+                path_prefix.to_string(),
+                ProxyFault::Answer(e),
+            ));
+    }
+
+    /// Close the connection of the next `method` request under `path_prefix` without an
+    /// answer (a reset connection, a crashed proxy): before the request is handled, or with
+    /// `handled` after it went through, so the client cannot tell whether it did.
+    pub fn drop_next_request(&self, method: &str, path_prefix: &str, handled: bool) {
+        self.shared
+            .proxy_faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((
+                method.to_string(),
+                path_prefix.to_string(),
+                ProxyFault::Drop { handled },
+            ));
+    }
+
+    /// Stop accepting the API token `token` (`user@realm!id=secret`) from the first `method`
+    /// request under `path_prefix` on, that request included: a token revoked, or past its
+    /// expiry date, in the middle of a run.
+    pub fn revoke_token_at(&self, method: &str, path_prefix: &str, token: &str) {
+        self.shared
+            .revocations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((
+                method.to_string(),
+                path_prefix.to_string(),
+                token.to_string(),
+            ));
     }
 
     /// Every request so far, in order.
