@@ -210,7 +210,11 @@ impl Error {
         {
             return Error::Locked { what, message: msg };
         }
-        if l.contains("already exists") {
+        // `snapshot name 'x' already used`, `VM 100 is already a template`
+        if l.contains("already exists")
+            || l.contains("already used")
+            || l.contains("is already a template")
+        {
             return Error::AlreadyExists { what, message: msg };
         }
         if l.contains("does not exist")
@@ -295,6 +299,8 @@ mod tests {
                 "Configuration file 'nodes/pve/lxc/101.conf' does not exist",
                 "notfound",
             ),
+            ("snapshot name 'golden' already used", "exists"),
+            ("VM 9000 is already a template", "exists"),
             ("CT 100 already running", "conflict"),
             ("can't remove CT 100 - protection mode enabled", "conflict"),
             ("got no worker upid - start worker failed", "transient"),

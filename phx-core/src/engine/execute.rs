@@ -496,8 +496,7 @@ impl Engine {
                             if resend && stored(hv, node, storage, content, volid).await? {
                                 return Ok(TaskDone::sync());
                             }
-                            hv.download_url(node, storage, content, filename, url)
-                                .await
+                            hv.download_url(node, storage, content, filename, url).await
                         }
                     })
                     .await?;
@@ -740,7 +739,10 @@ impl Engine {
                 Ok(Done::Changed)
             }
             Step::Destroy(o) => {
-                match self.retry(gp, op, None, ctx, || m.destroy(node, id, o)).await {
+                match self
+                    .retry(gp, op, None, ctx, || m.destroy(node, id, o))
+                    .await
+                {
                     Ok(t) => Ok(task(t)),
                     // gone: the first attempt went through and its answer was lost
                     Err(Error::NotFound { .. }) => Ok(Done::Changed),
