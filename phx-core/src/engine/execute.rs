@@ -313,7 +313,11 @@ impl Engine {
                 Ok(Done::Noop) => {}
                 Err(e) => {
                     res.outcome = Outcome::Failed;
-                    res.error = Some(format!("{}: {}", action.op, describe(&e)));
+                    let mut error = format!("{}: {}", action.op, describe(&e));
+                    if let Some(h) = hint(gp, &e) {
+                        error.push_str(&format!("\n  hint: {h}"));
+                    }
+                    res.error = Some(error);
                     res.actions.push(action);
                     break;
                 }
@@ -1171,6 +1175,30 @@ fn tail(out: &crate::backend::ExecOutput, n: usize) -> String {
     } else {
         format!(":\n    {}", all[start..].join("\n    "))
     }
+}
+
+/// What to do about a failure phx's retries could not get past (a guest's result).
+fn hint(gp: &GuestPlan, e: &Error) -> Option<String> {
+    let (id, node) = (gp.id, &gp.node);
+    let (word, tool) = match gp.kind {
+        GuestKind::Lxc => ("CT", "pct"),
+        GuestKind::Vm => ("VM", "qm"),
+    };
+    Some(match e {
+        Error::Locked { .. } => format!(
+            "another task holds {word} {id}: wait for it to end (`{tool} unlock {id}` if the lock is stale), then run phx again"
+        ),
+        Error::Timeout { .. } => format!(
+            "phx stopped waiting, but the work may still run on node {node}: check its tasks, then run phx again"
+        ),
+        Error::Transient { .. } => format!(
+            "Proxmox or the connection to it kept failing: check that node {node} is reachable, then run phx again"
+        ),
+        Error::Unauthenticated { .. } => {
+            "the credentials stopped working: check the API token (or user and password), then run phx again".to_string()
+        }
+        _ => return None,
+    })
 }
 
 /// An error with its task details, for results and reports.
