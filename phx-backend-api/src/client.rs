@@ -27,6 +27,10 @@ use crate::upid::Upid;
 /// A ticket's lifetime on the server (pve-access-control `$ticket_lifetime`).
 const TICKET_LIFETIME: Duration = Duration::from_secs(2 * 3600);
 
+/// How long a started task's status may stay unreadable (node or proxy unreachable) before
+/// phx stops waiting for it.
+const TASK_UNREADABLE_LIMIT: Duration = Duration::from_secs(60);
+
 /// How many log lines a failed task's error carries.
 const LOG_TAIL: usize = 10;
 
@@ -412,8 +416,15 @@ impl Client {
         );
         let started = Instant::now();
         let mut delay = poll.initial;
+        // since when, and why, the task's status cannot be read
+        let mut unreadable: Option<(Instant, String)> = None;
         loop {
-            match self.call(Method::GET, &path, &Params::new()).await {
+            let asked = Instant::now();
+            let polled = self.call(Method::GET, &path, &Params::new()).await;
+            if polled.is_ok() {
+                unreadable = None;
+            }
+            match polled {
                 Ok(r) => match phx_backend_pct::parse::task_status(&r.data) {
                     phx_backend_pct::parse::TaskStatus::Running => {}
                     phx_backend_pct::parse::TaskStatus::Ok { warnings } => {
@@ -438,11 +449,13 @@ impl Client {
                 }
                 Err(e @ (ApiError::Transport { .. } | ApiError::Timeout { .. })) => {
                     tracing::warn!("polling task {upid}: {e}; polling again");
+                    unreadable.get_or_insert_with(|| (asked, String::new())).1 = e.to_string();
                 }
                 Err(ApiError::Http(h))
                     if h.status >= 500 && Error::from(ApiError::Http(h.clone())).is_retryable() =>
                 {
                     tracing::warn!("polling task {upid}: {h}; polling again");
+                    unreadable.get_or_insert_with(|| (asked, String::new())).1 = h.to_string();
                 }
                 Err(e) => {
                     let core = Error::from(e);
@@ -459,6 +472,21 @@ impl Client {
                 }
             }
             let spent = started.elapsed();
+            // the node is gone: stop waiting (never send the call again), say what may run on
+            if let Some((since, why)) = &unreadable
+                && (since.elapsed() >= TASK_UNREADABLE_LIMIT || spent >= timeout)
+            {
+                return Err(Error::backend(
+                    BACKEND,
+                    format!(
+                        "task {upid} was started, but its status could not be read for {:.0}s ({why}); \
+                         it may still be running on node {}: check it there (Datacenter > Tasks) \
+                         before running phx again",
+                        since.elapsed().as_secs_f64(),
+                        upid.node
+                    ),
+                ));
+            }
             if spent >= timeout {
                 return Err(Error::Timeout {
                     operation: format!("task {upid}"),
