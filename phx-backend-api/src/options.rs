@@ -159,6 +159,16 @@ impl Timeouts {
     pub fn task(&self, kind: &str) -> Duration {
         self.tasks.get(kind).copied().unwrap_or(self.task_default)
     }
+
+    /// The same timeout for every task (and LXC template conversion).
+    pub fn with_task_timeout(mut self, d: Duration) -> Self {
+        self.task_default = d;
+        for t in self.tasks.values_mut() {
+            *t = d;
+        }
+        self.lxc_template = d;
+        self
+    }
 }
 
 /// Task polling: the first wait, growing by half each time up to `max`.

@@ -85,6 +85,19 @@ pub fn open(g: &GlobalArgs) -> anyhow::Result<Opened> {
     }
 }
 
+/// A duration in milliseconds from the environment (a test knob such as
+/// `PHX_SIM_LATENCY_MS`); `None` when unset.
+pub fn env_ms(key: &str) -> Result<Option<Duration>, CliError> {
+    match std::env::var(key) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<u64>()
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .map_err(|_| usage(format!("{key}={v:?} is not a number of milliseconds"))),
+        _ => Ok(None),
+    }
+}
+
 /// The pct/qm backend on this node, or on `--ssh TARGET`.
 fn open_pct(g: &GlobalArgs) -> anyhow::Result<Opened> {
     let runner: Arc<dyn phx_backend_pct::CommandRunner> = match &g.ssh {
@@ -97,6 +110,10 @@ fn open_pct(g: &GlobalArgs) -> anyhow::Result<Opened> {
         None => Arc::new(phx_backend_pct::LocalRunner::new()),
     };
     let mut opts = phx_backend_pct::PctOptions::from_env();
+    // hidden test knob: how long phx waits for one Proxmox task
+    if let Some(t) = env_ms("PHX_TASK_TIMEOUT_MS")? {
+        opts.task_timeout = t;
+    }
     if let Some(n) = &g.node {
         opts.node = Some(
             phx_core::types::NodeName::new(n.clone()).map_err(|e| usage(format!("--node: {e}")))?,

@@ -124,12 +124,17 @@ impl Ctx {
 
     pub fn engine(&mut self, inv: Inventory) -> anyhow::Result<Engine> {
         let hv = self.backend()?;
-        let opts = EngineOptions {
+        let mut opts = EngineOptions {
             jobs: usize::from(self.g.jobs),
             node: self.node()?,
             cancel: self.cancel.clone(),
             ..EngineOptions::default()
         };
+        // hidden test knob: the first wait of the retry rule (doubling, at most 16 times it)
+        if let Some(d) = backend::env_ms("PHX_RETRY_DELAY_MS")? {
+            opts.retry.initial = d;
+            opts.retry.max = d.saturating_mul(16);
+        }
         Ok(Engine::new(hv, inv).with_options(opts))
     }
 
