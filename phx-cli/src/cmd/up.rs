@@ -21,9 +21,13 @@ pub async fn run(ctx: &mut Ctx, a: UpArgs) -> anyhow::Result<u8> {
     ctx.rerun_features = a.rerun_features;
     let code = crate::cmd::run_op(ctx, None, &a.ids, Operation::Up, "up").await?;
     if !ctx.out.json() && !ctx.g.dry_run && !ctx.cancel.is_cancelled() {
-        let rows = rows(ctx, None, &a.ids).await?;
-        ctx.out
-            .text(&format!("\n{}", status_table(&ctx.out, &rows)));
+        // the run's result (and exit code) stands when the cluster cannot be read afterwards
+        match rows(ctx, None, &a.ids).await {
+            Ok(rows) => ctx
+                .out
+                .text(&format!("\n{}", status_table(&ctx.out, &rows))),
+            Err(e) => tracing::warn!("no status table: {e:#}"),
+        }
     }
     Ok(code)
 }
