@@ -227,6 +227,13 @@ async fn without_ssh_the_plan_is_refused_before_anything_changes() {
             r.all()
         );
     }
+    // reading needs no ssh: status shows every guest as absent
+    let mut c = s.phx(&["status", "-o", "json"]);
+    c.env_remove("PHX_SSH");
+    let r = run(c).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["guests"].as_array().unwrap().len(), 6, "{}", r.all());
     // refused before the first write: no guest, no download, no task
     let reqs = s.server.requests();
     let writes: Vec<_> = reqs.iter().filter(|r| r.method != "GET").collect();

@@ -68,6 +68,43 @@ pub fn exit_for(r: &RunResult) -> u8 {
     }
 }
 
+/// Print a plan, then fail (exit 1) when it could not run: a guest that cannot proceed, a
+/// missing script, a step the backend cannot do. Nothing is changed either way.
+pub fn show_checked_plan(
+    ctx: &Ctx,
+    engine: &phx_core::engine::Engine,
+    plan: &Plan,
+) -> anyhow::Result<u8> {
+    show_plan(ctx, plan);
+    engine.preflight(plan)?;
+    let stuck: Vec<String> = plan
+        .guests
+        .iter()
+        .filter(|g| g.error.is_some())
+        .map(|g| format!("{} {}", g.kind.proxmox_word(), g.id))
+        .collect();
+    if !stuck.is_empty() {
+        return Err(CliError {
+            code: EXIT_FAILED,
+            message: format!(
+                "{} cannot proceed: {}",
+                if stuck.len() == 1 {
+                    "1 guest"
+                } else {
+                    "some guests"
+                },
+                stuck.join(", ")
+            ),
+            hint: Some(
+                "the plan above says why for each; fix the config or the cluster and plan again"
+                    .into(),
+            ),
+        }
+        .into());
+    }
+    Ok(EXIT_OK)
+}
+
 /// Print a plan (dry run, `phx plan`).
 pub fn show_plan(ctx: &Ctx, plan: &Plan) {
     if ctx.out.json() {
@@ -111,9 +148,9 @@ pub async fn run_op(
     let engine = ctx.engine(inv)?;
     let plan = engine.plan(ids, op).await?;
     if ctx.g.dry_run {
-        show_plan(ctx, &plan);
-        return Ok(EXIT_OK);
+        return show_checked_plan(ctx, &engine, &plan);
     }
+    engine.preflight(&plan)?;
     if let Operation::Delete { .. } = op {
         let doomed: Vec<String> = plan
             .guests

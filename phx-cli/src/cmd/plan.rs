@@ -4,9 +4,8 @@ use clap::Args;
 use phx_core::engine::Operation;
 use phx_core::types::GuestId;
 
-use crate::cmd::{check_ids, show_plan};
+use crate::cmd::{check_ids, show_checked_plan};
 use crate::context::Ctx;
-use crate::error::EXIT_OK;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -20,6 +19,5 @@ pub async fn run(ctx: &mut Ctx, a: PlanArgs) -> anyhow::Result<u8> {
     check_ids(&inv, None, &a.ids, "plan")?;
     let engine = ctx.engine(inv)?;
     let plan = engine.plan(&a.ids, Operation::Up).await?;
-    show_plan(ctx, &plan);
-    Ok(EXIT_OK)
+    show_checked_plan(ctx, &engine, &plan)
 }

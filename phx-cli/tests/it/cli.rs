@@ -481,6 +481,41 @@ fn every_command_with_dry_run_changes_nothing_on_a_read_only_cluster() {
 }
 
 #[test]
+fn a_missing_script_stops_the_run_before_anything_changes() {
+    let w = World::new();
+    let script = w
+        .scripts
+        .join("lxc_setup/phoenix_hypervisor_feature_install_dns_server.sh");
+    std::fs::remove_file(&script).unwrap();
+    for args in [&["up"][..], &["plan"], &["lxc", "create", "101", "--dry-run"]] {
+        let r = w.run(args);
+        assert_eq!(r.code, 1, "{args:?}\n{}", r.render());
+        assert!(
+            r.stderr.contains(
+                "error: 1 site script the plan runs is missing: CT 101 feature needs [TMP]/bin/lxc_setup/phoenix_hypervisor_feature_install_dns_server.sh; nothing was changed"
+            ),
+            "{args:?}\n{}",
+            r.render()
+        );
+    }
+    // nothing was created, not even the prerequisites the chain starts with
+    let r = w.run(&["status", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(
+        v["guests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["status"] == "absent"),
+        "{}",
+        r.stdout
+    );
+    // and validate names it too
+    let r = w.run(&["config", "validate"]);
+    assert!(r.render().contains("missing-script"), "{}", r.render());
+}
+
+#[test]
 fn completions_are_generated() {
     let w = World::new();
     for sh in ["bash", "zsh", "fish", "powershell", "elvish"] {

@@ -152,6 +152,18 @@ pub(crate) fn semantic_checks(inv: &Inventory, ctx: &Context) -> Vec<Finding> {
             );
         }
     }
+    if !check_scripts && inv.guests().any(|g| names_a_script(&g)) {
+        o.findings.push(Finding {
+            severity: Severity::Warning,
+            file: "--scripts-dir".into(),
+            path: String::new(),
+            check: "missing-scripts-dir",
+            message: format!(
+                "{} does not exist, so no feature, application, test or health-check script the config names was checked; point --scripts-dir (PHX_SCRIPTS_DIR) at the site's scripts",
+                inv.scripts_dir.display()
+            ),
+        });
+    }
     duplicates(&mut o);
     if let Some(cycle) = DepGraph::new(inv).find_cycle()
         && let Some(g) = cycle.0.first().and_then(|id| inv.guest(*id))
@@ -347,6 +359,16 @@ pub(crate) fn feature_in_chain(inv: &Inventory, id: GuestId, feature: &str) -> b
         }
     }
     false
+}
+
+/// Whether a guest names any site script.
+fn names_a_script(g: &Guest<'_>) -> bool {
+    let (features, health_checks) = match g {
+        Guest::Lxc(c) => (&c.features, &c.health_checks),
+        Guest::Vm(v) => (&v.features, &v.health_checks),
+    };
+    let app = matches!(g, Guest::Lxc(c) if c.application_script.is_some());
+    !features.is_empty() || !health_checks.is_empty() || app || !g.tests().is_empty()
 }
 
 fn scripts<'a>(o: &mut Out<'a>, g: &Guest<'a>) {

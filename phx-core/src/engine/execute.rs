@@ -76,6 +76,34 @@ impl Engine {
                 };
             }
         };
+        // nothing starts unless every step can run: a missing script or capability would
+        // otherwise stop the run half-way
+        if let Err(e) = self.preflight(plan) {
+            let why = e.to_string();
+            reporter.report(&Event::Warning {
+                id: None,
+                message: &why,
+            });
+            return RunResult {
+                guests: plan
+                    .guests
+                    .iter()
+                    .map(|gp| {
+                        let mut r = skipped(gp, format!("not started: {why}"));
+                        if gp.is_empty() {
+                            r.outcome = Outcome::Unchanged;
+                            r.error = None;
+                        }
+                        r
+                    })
+                    .collect(),
+                stats: Stats {
+                    backend_reads: plan.reads,
+                    ..Stats::default()
+                },
+                cancelled: false,
+            };
+        }
         let ctx = RunCtx {
             op: plan.operation,
             needed_running: plan.needed_running.iter().copied().collect(),

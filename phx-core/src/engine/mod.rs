@@ -252,8 +252,7 @@ impl Engine {
     }
 
     /// Plan `op` for `targets` (empty targets mean every defined guest for `up`/`down`).
-    /// Fails with [`Error::Unsupported`] when the backend cannot run one of the planned steps
-    /// (see [`Hypervisor::capabilities`]), so nothing is half applied.
+    /// A plan only reads; [`Engine::preflight`] says whether it can run.
     pub async fn plan(&self, targets: &[GuestId], op: Operation) -> Result<Plan> {
         self.check_targets(targets)?;
         let all;
@@ -273,7 +272,6 @@ impl Engine {
             Operation::Delete { force } => self.plan_delete(&world, targets, force).await?,
         };
         plan.reads = world.reads.load(Ordering::Relaxed);
-        self.preflight(&plan)?;
         Ok(plan)
     }
 

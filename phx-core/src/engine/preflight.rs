@@ -1,12 +1,16 @@
-//! Pre-flight: before anything changes, check that the backend can do every step of a plan.
+//! Pre-flight: before anything changes, check that every step of a plan can run: the site
+//! scripts it names exist, and the backend can do what each step needs.
 //!
 //! A backend without container exec (the API backend without `--ssh`) would otherwise create
-//! a container and fail at its first in-guest step, leaving it half set up. Checking the whole
-//! plan first turns that into one error that lists every step the backend cannot run.
+//! a container and fail at its first in-guest step, and a missing feature script would stop a
+//! chain half-way. Checking the whole plan first turns either into one error that lists every
+//! problem, with nothing changed. [`Engine::apply`] runs it itself; callers run it earlier to
+//! show the problem next to the plan.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-use super::{Engine, Plan, Step};
+use super::{Engine, Plan, Presence, Step};
 use crate::backend::Capabilities;
 use crate::config::Guest;
 use crate::error::{Error, Result};
@@ -42,8 +46,11 @@ impl Need {
 }
 
 impl Engine {
-    /// Refuse a plan that contains a step the backend cannot run, before any step runs.
-    pub(super) fn preflight(&self, plan: &Plan) -> Result<()> {
+    /// Refuse a plan with a step that cannot run (a site script it names is missing, or the
+    /// backend cannot do what the step needs), naming every such step. Reads nothing from
+    /// the cluster; [`Engine::apply`] calls it before its first step.
+    pub fn preflight(&self, plan: &Plan) -> Result<()> {
+        self.scripts_present(plan)?;
         let caps = self.hv.capabilities();
         let mut missing: BTreeMap<Need, Vec<String>> = BTreeMap::new();
         for gp in &plan.guests {
@@ -76,6 +83,90 @@ impl Engine {
                 needs.join(", ")
             )),
         })
+    }
+}
+
+impl Engine {
+    /// Every site script the plan will run exists (feature, application and host health-check
+    /// scripts). Missing ones are listed with the guest and step that need them.
+    fn scripts_present(&self, plan: &Plan) -> Result<()> {
+        let mut missing: Vec<String> = Vec::new();
+        for gp in &plan.guests {
+            let guest = format!("{} {}", gp.kind.proxmox_word(), gp.id);
+            let mut needed: Vec<(String, PathBuf)> = Vec::new();
+            if gp.presence == Presence::Absent || gp.error.is_some() {
+                // its in-guest steps are planned once it exists: every script it names
+                needed.extend(self.config_scripts(gp.id));
+            }
+            for a in &gp.actions {
+                match &a.step {
+                    Step::RunFeature { script, .. } | Step::RunApplicationScript { script, .. } => {
+                        needed.push((a.op.to_string(), script.clone()));
+                    }
+                    Step::HealthCheck => needed.extend(
+                        self.config_scripts(gp.id)
+                            .into_iter()
+                            .filter(|(op, _)| op == "health-check"),
+                    ),
+                    _ => {}
+                }
+            }
+            needed.sort();
+            needed.dedup();
+            for (op, s) in needed.into_iter().filter(|(_, s)| !s.is_file()) {
+                missing.push(format!("{guest} {op} needs {}", s.display()));
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Refused {
+            message: format!(
+                "{} site script{} the plan runs {} missing: {}; nothing was changed (restore {} under --scripts-dir {}, or fix the config; `phx config validate` lists every script reference)",
+                missing.len(),
+                if missing.len() == 1 { "" } else { "s" },
+                if missing.len() == 1 { "is" } else { "are" },
+                missing.join("; "),
+                if missing.len() == 1 { "it" } else { "them" },
+                self.inv.scripts_dir.display()
+            ),
+        })
+    }
+}
+
+impl Engine {
+    /// Every site script the config names for a guest, with the step that runs it.
+    fn config_scripts(&self, id: crate::types::GuestId) -> Vec<(String, PathBuf)> {
+        let mut out = Vec::new();
+        match self.inv.guest(id) {
+            Some(Guest::Lxc(c)) => {
+                for f in &c.features {
+                    out.push(("feature".to_string(), self.inv.lxc_feature_script(f)));
+                }
+                if let Some(app) = &c.application_script {
+                    out.push(("app-script".to_string(), self.inv.application_script(app)));
+                }
+                for h in &c.health_checks {
+                    out.push((
+                        "health-check".to_string(),
+                        self.inv.health_check_script(&h.script),
+                    ));
+                }
+            }
+            Some(Guest::Vm(v)) => {
+                for f in &v.features {
+                    out.push(("feature".to_string(), self.inv.vm_feature_script(f)));
+                }
+                for h in &v.health_checks {
+                    out.push((
+                        "health-check".to_string(),
+                        self.inv.health_check_script(&h.script),
+                    ));
+                }
+            }
+            None => {}
+        }
+        out
     }
 }
 
