@@ -1,7 +1,7 @@
 //! How phx is invoked: the default backend, test knobs in the environment, and stdout that
 //! closes early.
 
-use crate::support::World;
+use crate::support::{World, run};
 
 #[test]
 fn completions_into_a_closed_pipe_exit_cleanly() {
@@ -15,4 +15,54 @@ fn completions_into_a_closed_pipe_exit_cleanly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(stderr, "", "no panic, no error");
+}
+
+/// A directory with a `pct` that does nothing useful: a machine that looks like a Proxmox node.
+fn dummy_pct(w: &World) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = w.dir.path().join("dummy-bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pct = dir.join("pct");
+    std::fs::write(&pct, "#!/bin/sh\necho 'dummy pct' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&pct, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn without_a_backend_phx_uses_pct_when_it_is_on_path() {
+    let w = World::new();
+    let bin = dummy_pct(&w);
+    let mut c = w.cmd(&["status", "-vv"]);
+    // only the dummy: the pct backend's first call (pvesh) is not there
+    c.env_remove("PHX_BACKEND").env("PATH", &bin);
+    let r = run(c, w.dir.path());
+    assert_eq!(r.code, 1, "{}", r.render());
+    assert!(
+        r.stderr.contains(
+            "DEBUG run argv=pvesh get /cluster/resources --type vm --output-format json timeout_s=60.0\n"
+        ),
+        "{}",
+        r.render()
+    );
+    assert!(
+        r.stderr.ends_with(
+            "error: pct backend: cannot run pvesh: No such file or directory (os error 2)\n\nCaused by:\n    0: cannot run pvesh: No such file or directory (os error 2)\n    1: No such file or directory (os error 2)\n"
+        ),
+        "{}",
+        r.render()
+    );
+    assert!(!w.state().exists(), "the simulated cluster was not used");
+
+    // the same without pct on PATH: no backend is chosen for you
+    std::fs::remove_file(bin.join("pct")).unwrap();
+    let mut c = w.cmd(&["status"]);
+    c.env_remove("PHX_BACKEND").env("PATH", &bin);
+    let r = run(c, w.dir.path());
+    assert_eq!(r.code, 2, "{}", r.render());
+    assert_eq!(r.stdout, "");
+    assert_eq!(
+        r.stderr,
+        "error: no backend chosen, and `pct` is not on PATH (this is not a Proxmox node)\nhint: use `--backend api` with PHX_API_URL and PHX_API_TOKEN to drive a node over its HTTP API, or `--backend sim` to try phx on a simulated cluster (PHX_BACKEND sets the default)\n"
+    );
+    assert!(!w.state().exists());
 }
