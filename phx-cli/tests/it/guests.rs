@@ -694,3 +694,41 @@ fn vm_exec_runs_through_the_guest_agent_and_passes_output_and_exit_code_through(
         r.render()
     );
 }
+
+#[test]
+fn a_snapshot_verb_under_the_wrong_noun_names_the_same_verb_under_the_right_one() {
+    let w = World::new();
+    for (args, hint) in [
+        (
+            &["vm", "snapshot", "create", "101", "keep"][..],
+            "hint: use `phx lxc snapshot create 101`",
+        ),
+        (
+            &["vm", "snapshot", "list", "101"],
+            "hint: use `phx lxc snapshot list 101`",
+        ),
+        (
+            &["vm", "snapshot", "rollback", "101", "keep", "--yes"],
+            "hint: use `phx lxc snapshot rollback 101`",
+        ),
+        (
+            &["vm", "snapshot", "delete", "101", "keep", "--yes"],
+            "hint: use `phx lxc snapshot delete 101`",
+        ),
+    ] {
+        let r = w.run(args);
+        assert_eq!(r.code, 2, "{args:?}\n{}", r.render());
+        assert_eq!(
+            r.stderr,
+            format!("error: 101 (dns) is a container, not a VM\n{hint}\n"),
+            "{args:?}"
+        );
+    }
+    let r = w.run(&["lxc", "snapshot", "rollback", "1001", "keep", "--yes"]);
+    assert_eq!(r.code, 2, "{}", r.render());
+    assert_eq!(
+        r.stderr,
+        "error: 1001 (apps) is a VM, not a container\nhint: use `phx vm snapshot rollback 1001`\n"
+    );
+    assert!(!w.state().exists(), "nothing reached the backend");
+}

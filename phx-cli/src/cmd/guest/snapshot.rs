@@ -41,9 +41,15 @@ pub enum SnapshotCommand {
     },
 }
 
-async fn locate(ctx: &mut Ctx, kind: GuestKind, id: GuestId) -> anyhow::Result<NodeName> {
+/// The node of guest `id`; `verb` names the command in the hint for a wrong noun.
+async fn locate(
+    ctx: &mut Ctx,
+    kind: GuestKind,
+    id: GuestId,
+    verb: &str,
+) -> anyhow::Result<NodeName> {
     let inv = ctx.inventory()?;
-    check_ids(&inv, Some(kind), &[id], "snapshot list")?;
+    check_ids(&inv, Some(kind), &[id], verb)?;
     let hv = ctx.backend()?;
     let found = hv.guests().await?.into_iter().find(|g| g.id == id);
     match found {
@@ -64,13 +70,13 @@ async fn locate(ctx: &mut Ctx, kind: GuestKind, id: GuestId) -> anyhow::Result<N
 }
 
 pub async fn run(ctx: &mut Ctx, kind: GuestKind, cmd: SnapshotCommand) -> anyhow::Result<u8> {
-    let id = match &cmd {
-        SnapshotCommand::Create { id, .. }
-        | SnapshotCommand::List { id }
-        | SnapshotCommand::Rollback { id, .. }
-        | SnapshotCommand::Delete { id, .. } => *id,
+    let (id, verb) = match &cmd {
+        SnapshotCommand::Create { id, .. } => (*id, "snapshot create"),
+        SnapshotCommand::List { id } => (*id, "snapshot list"),
+        SnapshotCommand::Rollback { id, .. } => (*id, "snapshot rollback"),
+        SnapshotCommand::Delete { id, .. } => (*id, "snapshot delete"),
     };
-    let node = locate(ctx, kind, id).await?;
+    let node = locate(ctx, kind, id, verb).await?;
     let hv = ctx.backend()?;
     let m = manager(hv.as_ref(), kind);
     let word = kind.proxmox_word();
