@@ -413,6 +413,16 @@ fn epoch(date: &str, time: &str) -> Option<i64> {
     if d.len() != 3 || t.len() != 3 {
         return None;
     }
+    // A date Proxmox can print; anything else is not a time (and would overflow below).
+    let in_range = (1..=9999).contains(&d[0])
+        && (1..=12).contains(&d[1])
+        && (1..=31).contains(&d[2])
+        && (0..=23).contains(&t[0])
+        && (0..=59).contains(&t[1])
+        && (0..=60).contains(&t[2]);
+    if !in_range {
+        return None;
+    }
     let (y, m, day) = (d[0] - i64::from(d[1] <= 2), d[1], d[2]);
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
