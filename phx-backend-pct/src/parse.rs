@@ -24,6 +24,48 @@ pub struct ParseError {
     pub reason: String,
 }
 
+/// At most this many bytes of what a tool printed are quoted in an error.
+const QUOTED: usize = 200;
+
+/// Output quoted in an error: in full when short, else its start and its length, so that a
+/// runaway tool (or a 50 MB line) does not become a 50 MB error message.
+struct Excerpt<'a>(&'a str);
+
+impl Excerpt<'_> {
+    /// The quoted part, and the full length when it is cut.
+    fn cut(&self) -> (&str, Option<usize>) {
+        let s = self.0;
+        if s.len() <= QUOTED {
+            return (s, None);
+        }
+        let mut end = QUOTED;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        (&s[..end], Some(s.len()))
+    }
+}
+
+/// As a Rust string literal (`"abc"… (52428800 bytes)`).
+impl std::fmt::Debug for Excerpt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.cut() {
+            (s, None) => write!(f, "{s:?}"),
+            (s, Some(n)) => write!(f, "{s:?}… ({n} bytes)"),
+        }
+    }
+}
+
+/// As is (JSON text).
+impl std::fmt::Display for Excerpt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.cut() {
+            (s, None) => f.write_str(s),
+            (s, Some(n)) => write!(f, "{s}… ({n} bytes)"),
+        }
+    }
+}
+
 fn perr(what: impl Into<String>, reason: impl Into<String>) -> ParseError {
     ParseError {
         what: what.into(),
@@ -70,7 +112,12 @@ fn nonempty(v: &Value) -> Option<String> {
 }
 
 fn guest_id(v: &Value, what: &str) -> Result<GuestId, ParseError> {
-    let n = number(v).ok_or_else(|| perr(what, format!("vmid {v} is not a number")))?;
+    let n = number(v).ok_or_else(|| {
+        perr(
+            what,
+            format!("vmid {} is not a number", Excerpt(&v.to_string())),
+        )
+    })?;
     GuestId::new(n).map_err(|e| perr(what, e.to_string()))
 }
 
@@ -139,7 +186,10 @@ pub fn guest_config(v: &Value) -> Result<GuestConfig, ParseError> {
                         _ => {
                             return Err(perr(
                                 "guest config",
-                                format!("lxc entry {pair} is not a [key, value] pair"),
+                                format!(
+                                    "lxc entry {} is not a [key, value] pair",
+                                    Excerpt(&pair.to_string())
+                                ),
                             ));
                         }
                     }
@@ -284,9 +334,8 @@ pub fn task_status(v: &Value) -> TaskStatus {
 pub fn pvesh_output(stdout: &str) -> Result<Value, ParseError> {
     match stdout.lines().rev().find(|l| !l.trim().is_empty()) {
         None => Ok(Value::Null),
-        Some(l) => {
-            serde_json::from_str(l.trim()).map_err(|e| perr("pvesh output", format!("{e}: {l:?}")))
-        }
+        Some(l) => serde_json::from_str(l.trim())
+            .map_err(|e| perr("pvesh output", format!("{e}: {:?}", Excerpt(l)))),
     }
 }
 
@@ -316,7 +365,7 @@ pub fn pct_list(out: &str) -> Result<Vec<PctListEntry>, ParseError> {
         let what = format!("pct list line {}", i + 1);
         let vmid = GuestId::new(
             t[0].parse::<u64>()
-                .map_err(|_| perr(&what, format!("{:?} is not a VMID", t[0])))?,
+                .map_err(|_| perr(&what, format!("{:?} is not a VMID", Excerpt(t[0]))))?,
         )
         .map_err(|e| perr(&what, e.to_string()))?;
         let (lock, name) = match t.len() {
@@ -325,7 +374,7 @@ pub fn pct_list(out: &str) -> Result<Vec<PctListEntry>, ParseError> {
             _ => {
                 return Err(perr(
                     &what,
-                    format!("expected VMID, Status, [Lock,] Name: {line:?}"),
+                    format!("expected VMID, Status, [Lock,] Name: {:?}", Excerpt(line)),
                 ));
             }
         };
@@ -344,7 +393,7 @@ pub fn status_line(out: &str) -> Result<PowerState, ParseError> {
     out.lines()
         .find_map(|l| l.trim().strip_prefix("status:"))
         .map(|s| PowerState::parse(s.trim()))
-        .ok_or_else(|| perr("status", format!("no 'status:' line in {out:?}")))
+        .ok_or_else(|| perr("status", format!("no 'status:' line in {:?}", Excerpt(out))))
 }
 
 /// Undo Proxmox's `encode_text` (`%XX` escapes) of a description line.
@@ -386,7 +435,7 @@ pub fn config_text(out: &str) -> Result<GuestConfig, ParseError> {
             .ok_or_else(|| {
                 perr(
                     format!("config line {}", i + 1),
-                    format!("not 'key: value': {line:?}"),
+                    format!("not 'key: value': {:?}", Excerpt(line)),
                 )
             })?;
         if k.starts_with("lxc.") {
@@ -447,7 +496,7 @@ pub fn listsnapshot(out: &str) -> Result<Vec<SnapshotInfo>, ParseError> {
         let rest = line
             .trim_start()
             .strip_prefix("`->")
-            .ok_or_else(|| perr(&what, format!("no '`->' marker: {line:?}")))?;
+            .ok_or_else(|| perr(&what, format!("no '`->' marker: {:?}", Excerpt(line))))?;
         let mut words = rest.split_whitespace();
         let name = words
             .next()
@@ -513,17 +562,20 @@ pub fn qm_list(out: &str) -> Result<Vec<QmListEntry>, ParseError> {
         }
         let what = format!("qm list line {}", i + 1);
         if t.len() < 6 {
-            return Err(perr(&what, format!("expected 6 columns: {line:?}")));
+            return Err(perr(
+                &what,
+                format!("expected 6 columns: {:?}", Excerpt(line)),
+            ));
         }
         let n = t.len();
         let vmid = GuestId::new(
             t[0].parse::<u64>()
-                .map_err(|_| perr(&what, format!("{:?} is not a VMID", t[0])))?,
+                .map_err(|_| perr(&what, format!("{:?} is not a VMID", Excerpt(t[0]))))?,
         )
         .map_err(|e| perr(&what, e.to_string()))?;
         let num = |s: &str, col: &str| {
             s.parse::<f64>()
-                .map_err(|_| perr(&what, format!("{col} {s:?} is not a number")))
+                .map_err(|_| perr(&what, format!("{col} {:?} is not a number", Excerpt(s))))
         };
         let trimmed = line.trim();
         let start = trimmed.find(t[0]).map(|p| p + t[0].len()).unwrap_or(0);
@@ -574,11 +626,14 @@ pub fn pvesm_status(out: &str) -> Result<Vec<PvesmStatus>, ParseError> {
         }
         let what = format!("pvesm status line {}", i + 1);
         if t.len() != 7 {
-            return Err(perr(&what, format!("expected 7 columns: {line:?}")));
+            return Err(perr(
+                &what,
+                format!("expected 7 columns: {:?}", Excerpt(line)),
+            ));
         }
         let kib = |s: &str| {
             s.parse::<u64>()
-                .map_err(|_| perr(&what, format!("{s:?} is not a number of KiB")))
+                .map_err(|_| perr(&what, format!("{:?} is not a number of KiB", Excerpt(s))))
         };
         v.push(PvesmStatus {
             name: t[0].into(),
@@ -607,10 +662,17 @@ pub fn pveam_list(out: &str) -> Result<Vec<(String, f64)>, ParseError> {
                 let mb = size
                     .strip_suffix("MB")
                     .and_then(|s| s.parse::<f64>().ok())
-                    .ok_or_else(|| perr(&what, format!("size {size:?} is not NN.NNMB")))?;
+                    .ok_or_else(|| {
+                        perr(&what, format!("size {:?} is not NN.NNMB", Excerpt(size)))
+                    })?;
                 v.push(((*volid).to_string(), mb));
             }
-            _ => return Err(perr(&what, format!("expected volid and size: {line:?}"))),
+            _ => {
+                return Err(perr(
+                    &what,
+                    format!("expected volid and size: {:?}", Excerpt(line)),
+                ));
+            }
         }
     }
     Ok(v)
@@ -646,7 +708,7 @@ pub fn pveam_available(out: &str) -> Result<Vec<Appliance>, ParseError> {
             _ => {
                 return Err(perr(
                     format!("pveam available line {}", i + 1),
-                    format!("expected section, template [, arch]: {line:?}"),
+                    format!("expected section, template [, arch]: {:?}", Excerpt(line)),
                 ));
             }
         }
@@ -677,7 +739,7 @@ pub enum GuestExec {
 /// Parse `qm guest exec` output.
 pub fn guest_exec(out: &str) -> Result<GuestExec, ParseError> {
     let v: Value = serde_json::from_str(out.trim())
-        .map_err(|e| perr("qm guest exec", format!("{e}: {out:?}")))?;
+        .map_err(|e| perr("qm guest exec", format!("{e}: {:?}", Excerpt(out))))?;
     if flag(&v["exited"]) {
         let exitcode = v["exitcode"]
             .as_i64()
@@ -693,7 +755,7 @@ pub fn guest_exec(out: &str) -> Result<GuestExec, ParseError> {
         Some(pid) => Ok(GuestExec::Running { pid }),
         None => Err(perr(
             "qm guest exec",
-            format!("neither exited nor a pid: {out:?}"),
+            format!("neither exited nor a pid: {:?}", Excerpt(out)),
         )),
     }
 }
