@@ -651,19 +651,16 @@ impl GuestManager for Manager {
     }
 
     async fn status(&self, node: &NodeName, id: GuestId) -> Result<GuestSummary> {
-        let v = self
-            .inner
-            .get(&format!("{}/status/current", self.base(node, id)), &[])
-            .await?;
-        parse::guest_status(&v, self.kind, node).map_err(|e| parse_error("status", e.to_string()))
+        let path = format!("{}/status/current", self.base(node, id));
+        let v = self.inner.get(&path, &[]).await?;
+        parse::guest_status(&v, self.kind, node)
+            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
     }
 
     async fn config(&self, node: &NodeName, id: GuestId) -> Result<GuestConfig> {
-        let v = self
-            .inner
-            .get(&format!("{}/config", self.base(node, id)), &[])
-            .await?;
-        parse::guest_config(&v).map_err(|e| parse_error("config", e.to_string()))
+        let path = format!("{}/config", self.base(node, id));
+        let v = self.inner.get(&path, &[]).await?;
+        parse::guest_config(&v).map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
     }
 
     async fn update_config(
@@ -770,11 +767,9 @@ impl GuestManager for Manager {
     }
 
     async fn snapshots(&self, node: &NodeName, id: GuestId) -> Result<Vec<SnapshotInfo>> {
-        let v = self
-            .inner
-            .get(&format!("{}/snapshot", self.base(node, id)), &[])
-            .await?;
-        parse::snapshots(&v).map_err(|e| parse_error("snapshots", e.to_string()))
+        let path = format!("{}/snapshot", self.base(node, id));
+        let v = self.inner.get(&path, &[]).await?;
+        parse::snapshots(&v).map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
     }
 
     async fn snapshot_create(
@@ -1212,12 +1207,12 @@ impl Hypervisor for PctBackend {
 
     async fn version(&self) -> Result<Version> {
         parse::version(&self.inner.get("/version", &[]).await?)
-            .map_err(|e| parse_error("version", e.to_string()))
+            .map_err(|e| parse_error("pvesh get /version", e.to_string()))
     }
 
     async fn nodes(&self) -> Result<Vec<NodeInfo>> {
         parse::nodes(&self.inner.get("/nodes", &[]).await?)
-            .map_err(|e| parse_error("nodes", e.to_string()))
+            .map_err(|e| parse_error("pvesh get /nodes", e.to_string()))
     }
 
     async fn default_node(&self) -> Result<NodeName> {
@@ -1231,17 +1226,13 @@ impl Hypervisor for PctBackend {
                 .get("/cluster/resources", &[("type", s("vm"))])
                 .await?,
         )
-        .map_err(|e| parse_error("cluster resources", e.to_string()))
+        .map_err(|e| parse_error("pvesh get /cluster/resources", e.to_string()))
     }
 
     async fn storages(&self, node: &NodeName) -> Result<Vec<StorageInfo>> {
-        parse::storages(
-            &self
-                .inner
-                .get(&format!("/nodes/{node}/storage"), &[])
-                .await?,
-        )
-        .map_err(|e| parse_error("storages", e.to_string()))
+        let path = format!("/nodes/{node}/storage");
+        parse::storages(&self.inner.get(&path, &[]).await?)
+            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
     }
 
     async fn storage_content(
@@ -1251,13 +1242,9 @@ impl Hypervisor for PctBackend {
         content: Option<&str>,
     ) -> Result<Vec<VolumeInfo>> {
         let params: Vec<(&str, String)> = content.map(|c| ("content", s(c))).into_iter().collect();
-        parse::volumes(
-            &self
-                .inner
-                .get(&format!("/nodes/{node}/storage/{storage}/content"), &params)
-                .await?,
-        )
-        .map_err(|e| parse_error("storage content", e.to_string()))
+        let path = format!("/nodes/{node}/storage/{storage}/content");
+        parse::volumes(&self.inner.get(&path, &params).await?)
+            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
     }
 
     async fn add_storage(&self, spec: &StorageSpec) -> Result<()> {

@@ -121,8 +121,27 @@ fn guest_id(v: &Value, what: &str) -> Result<GuestId, ParseError> {
     GuestId::new(n).map_err(|e| perr(what, e.to_string()))
 }
 
-fn node_name(s: &str, what: &str) -> Result<NodeName, ParseError> {
+/// The `node` of a list item: a string holding a node name.
+fn node_name(v: &Value, what: &str) -> Result<NodeName, ParseError> {
+    let s = v.as_str().ok_or_else(|| {
+        perr(
+            what,
+            format!("node {} is not a node name", Excerpt(&v.to_string())),
+        )
+    })?;
     NodeName::new(s).map_err(|e| perr(what, e.to_string()))
+}
+
+/// A list item or answer that must be a JSON object.
+fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Value, ParseError> {
+    if v.is_object() {
+        Ok(v)
+    } else {
+        Err(perr(
+            what,
+            format!("expected an object, found {}", Excerpt(&v.to_string())),
+        ))
+    }
 }
 
 /// `GET /nodes/{n}/{lxc|qemu}/{id}/status/current` (or a list item) → [`GuestSummary`].
@@ -131,6 +150,7 @@ pub fn guest_status(
     kind: GuestKind,
     node: &NodeName,
 ) -> Result<GuestSummary, ParseError> {
+    let v = object(v, "guest status")?;
     let status = v
         .get("qmpstatus")
         .and_then(Value::as_str)
@@ -160,7 +180,7 @@ pub fn resources(v: &Value) -> Result<Vec<GuestSummary>, ParseError> {
             Some("qemu") => GuestKind::Vm,
             _ => continue,
         };
-        let node = node_name(it["node"].as_str().unwrap_or_default(), "cluster resources")?;
+        let node = node_name(&it["node"], "cluster resources")?;
         let mut g = guest_status(it, kind, &node)?;
         // the resources index has no qmpstatus: `status` it is
         g.status = PowerState::parse(it["status"].as_str().unwrap_or("unknown"));
@@ -279,7 +299,7 @@ pub fn nodes(v: &Value) -> Result<Vec<NodeInfo>, ParseError> {
         .iter()
         .map(|n| {
             Ok(NodeInfo {
-                name: node_name(n["node"].as_str().unwrap_or_default(), "node list")?,
+                name: node_name(&n["node"], "node list")?,
                 status: text(&n["status"]).unwrap_or_else(|| "unknown".into()),
                 maxcpu: number(&n["maxcpu"]),
                 maxmem: number(&n["maxmem"]),
