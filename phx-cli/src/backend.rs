@@ -176,6 +176,19 @@ fn lock_state(path: &Path) -> anyhow::Result<File> {
 
 fn open_sim(g: &GlobalArgs) -> anyhow::Result<Opened> {
     let path = sim_state(g);
+    // the knobs first: a typo in one leaves the state file alone
+    let latency = match std::env::var("PHX_SIM_LATENCY_MS") {
+        Ok(v) => v.trim().parse::<u64>().map_err(|_| {
+            usage(format!(
+                "PHX_SIM_LATENCY_MS={v:?} is not a number of milliseconds"
+            ))
+        })?,
+        Err(_) => 200,
+    };
+    let faults = match std::env::var("PHX_SIM_FAULTS") {
+        Ok(v) if !v.trim().is_empty() => parse_faults(&v)?,
+        _ => Vec::new(),
+    };
     let lock = lock_state(&path)?;
     let fake = FakeBackend::open(&path)
         .with_context(|| format!("opening the simulated cluster {}", path.display()))?;
@@ -216,7 +229,8 @@ fn open_sim(g: &GlobalArgs) -> anyhow::Result<Opened> {
 /// `PHX_SIM_FAULTS`: comma-separated `OP:FAULT[:COUNT]`.
 ///
 /// OP is an operation of the simulated cluster (`lxc.start`, `vm.clone`, `lxc.create`,
-/// `lxc.config.update`, `aplinfo.download`, ...); without the `lxc.`/`vm.` prefix it applies
+/// `lxc.config.update`, `aplinfo.download`, ... — [`phx_testkit::fake::FAULT_OPS`]; any other
+/// name is refused, since it would inject nothing); without the `lxc.`/`vm.` prefix it applies
 /// to both kinds. FAULT is `lock-timeout`, `http-596` (any 595-599), `task-error[=MESSAGE]`,
 /// `error[=MESSAGE]` or `lost-response`. COUNT (default 1) repeats it for that many calls.
 /// Example: `start:lock-timeout:2,lxc.clone:task-error=disk full`.
@@ -263,6 +277,18 @@ pub fn parse_faults(spec: &str) -> Result<Vec<(String, Fault)>, CliError> {
         } else {
             vec![format!("lxc.{op}"), format!("vm.{op}")]
         };
+        let known = |o: &String| phx_testkit::fake::FAULT_OPS.contains(&o.as_str());
+        if !ops.iter().any(known) {
+            return Err(usage(format!(
+                "PHX_SIM_FAULTS item {item:?}: the simulated cluster has no operation {op:?}"
+            ))
+            .hint(format!(
+                "the operations are {}; without the lxc./vm. prefix an operation applies to both kinds",
+                phx_testkit::fake::FAULT_OPS.join(", ")
+            )));
+        }
+        // a kind without the operation gets no fault
+        let ops: Vec<String> = ops.into_iter().filter(known).collect();
         for o in ops {
             for _ in 0..count.min(1000) {
                 out.push((o.clone(), f.clone()));

@@ -66,3 +66,44 @@ fn without_a_backend_phx_uses_pct_when_it_is_on_path() {
     );
     assert!(!w.state().exists());
 }
+
+#[test]
+fn a_sim_fault_for_an_operation_the_sim_does_not_have_is_refused() {
+    let w = World::new();
+    let mut c = w.cmd(&["lxc", "create", "101"]);
+    c.env("PHX_SIM_FAULTS", "start:lock-timeout,strat:lock-timeout");
+    let r = run(c, w.dir.path());
+    assert_eq!(r.code, 2, "{}", r.render());
+    assert_eq!(r.stdout, "");
+    let known = phx_testkit::fake::FAULT_OPS.join(", ");
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: PHX_SIM_FAULTS item \"strat:lock-timeout\": the simulated cluster has no operation \"strat\"\nhint: the operations are {known}; without the lxc./vm. prefix an operation applies to both kinds\n"
+        )
+    );
+    assert!(known.contains("lxc.start, lxc.stop"), "{known}");
+    assert!(!w.state().exists(), "nothing was started");
+
+    // a prefixed name must be one too
+    let mut c = w.cmd(&["lxc", "create", "101"]);
+    c.env("PHX_SIM_FAULTS", "lxc.raw.sett:error");
+    let r = run(c, w.dir.path());
+    assert_eq!(r.code, 2, "{}", r.render());
+    assert!(
+        r.stderr.starts_with(
+            "error: PHX_SIM_FAULTS item \"lxc.raw.sett:error\": the simulated cluster has no operation \"lxc.raw.sett\"\n"
+        ),
+        "{}",
+        r.render()
+    );
+
+    // a known one, without its prefix, fails the next call of either kind
+    assert_eq!(w.run(&["lxc", "create", "101", "--no-progress"]).code, 0);
+    let mut c = w.cmd(&["lxc", "stop", "101", "--no-progress", "-o", "json"]);
+    c.env("PHX_SIM_FAULTS", "shutdown:error=injected refusal");
+    let r = run(c, w.dir.path());
+    assert_eq!(r.code, 1, "{}", r.render());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["guests"][0]["error"], "shutdown: injected refusal");
+}

@@ -91,6 +91,45 @@ pub enum TaskOutcome {
 
 const MAX_TASKS: usize = 2000;
 
+/// Every operation [`FakeCluster::fail_next`] can make fail (the calls that take an injected
+/// fault), for tools that accept operation names from people (`PHX_SIM_FAULTS`).
+pub const FAULT_OPS: &[&str] = &[
+    "aplinfo.download",
+    "lxc.clone",
+    "lxc.config.update",
+    "lxc.create",
+    "lxc.delsnapshot",
+    "lxc.destroy",
+    "lxc.firewall.options",
+    "lxc.firewall.rules",
+    "lxc.raw.set",
+    "lxc.reboot",
+    "lxc.resize",
+    "lxc.rollback",
+    "lxc.shutdown",
+    "lxc.snapshot",
+    "lxc.start",
+    "lxc.stop",
+    "lxc.template",
+    "storage.add",
+    "storage.download-url",
+    "vm.clone",
+    "vm.config.update",
+    "vm.create",
+    "vm.delsnapshot",
+    "vm.destroy",
+    "vm.firewall.options",
+    "vm.firewall.rules",
+    "vm.reboot",
+    "vm.resize",
+    "vm.rollback",
+    "vm.shutdown",
+    "vm.snapshot",
+    "vm.start",
+    "vm.stop",
+    "vm.template",
+];
+
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -242,6 +281,7 @@ impl FakeCluster {
 
     /// Pop an injected fault; synchronous ones become an error right away.
     fn fault(&mut self, op: &str, lock_path: &str) -> Result<Option<String>, PveError> {
+        debug_assert!(FAULT_OPS.contains(&op), "{op} is missing from FAULT_OPS");
         self.slow_task = None;
         let Some(q) = self.faults.get_mut(op) else {
             return Ok(None);

@@ -15,7 +15,9 @@ mod schema;
 mod state;
 
 pub use backend::FakeBackend;
-pub use cluster::{ConfigView, FakeCluster, TaskOutcome, digest, escape_description, render_conf};
+pub use cluster::{
+    ConfigView, FAULT_OPS, FakeCluster, TaskOutcome, digest, escape_description, render_conf,
+};
 pub use persist::{
     StateError, load_state, raw_lxc_of_file, read_etc, render_lxc_conf_file, save_state,
     scratch_of, write_etc, write_etc_since,
