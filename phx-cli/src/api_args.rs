@@ -158,8 +158,8 @@ pub fn open(g: &GlobalArgs) -> anyhow::Result<Arc<dyn Hypervisor>> {
         opts.ssh = Some(ssh);
     }
     opts.node = g.node.clone();
-    // hidden test knob: how long phx waits for one Proxmox task
-    if let Some(t) = crate::backend::env_ms("PHX_TASK_TIMEOUT_MS")? {
+    // --task-timeout, or the hidden test knob PHX_TASK_TIMEOUT_MS
+    if let Some(t) = crate::backend::task_timeout(g)? {
         opts.timeouts = opts.timeouts.with_task_timeout(t);
     }
     let hv = ApiBackend::new(opts).map_err(|e| usage(e.to_string()))?;

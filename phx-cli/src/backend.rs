@@ -98,6 +98,15 @@ pub fn env_ms(key: &str) -> Result<Option<Duration>, CliError> {
     }
 }
 
+/// How long to wait for one task: `--task-timeout`, else the hidden test knob
+/// `PHX_TASK_TIMEOUT_MS`, else the backend's per-type defaults.
+pub fn task_timeout(g: &GlobalArgs) -> Result<Option<Duration>, CliError> {
+    match g.task_timeout {
+        Some(t) => Ok(Some(t)),
+        None => env_ms("PHX_TASK_TIMEOUT_MS"),
+    }
+}
+
 /// The pct/qm backend on this node, or on `--ssh TARGET`.
 fn open_pct(g: &GlobalArgs) -> anyhow::Result<Opened> {
     let runner: Arc<dyn phx_backend_pct::CommandRunner> = match &g.ssh {
@@ -110,8 +119,7 @@ fn open_pct(g: &GlobalArgs) -> anyhow::Result<Opened> {
         None => Arc::new(phx_backend_pct::LocalRunner::new()),
     };
     let mut opts = phx_backend_pct::PctOptions::from_env();
-    // hidden test knob: how long phx waits for one Proxmox task
-    if let Some(t) = env_ms("PHX_TASK_TIMEOUT_MS")? {
+    if let Some(t) = task_timeout(g)? {
         opts.task_timeout = t;
     }
     if let Some(n) = &g.node {

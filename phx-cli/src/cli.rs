@@ -84,6 +84,16 @@ pub struct GlobalArgs {
         value_name = "NAME"
     )]
     pub node: Option<String>,
+    /// How long to wait for one Proxmox task before giving up on it (90s, 30m, 1h; default
+    /// 30m; the api backend waits 5m for start and stop, 1h for downloads)
+    #[arg(
+        long,
+        env = "PHX_TASK_TIMEOUT",
+        global = true,
+        value_name = "DURATION",
+        value_parser = parse_duration
+    )]
+    pub task_timeout: Option<std::time::Duration>,
     /// Show what would change and change nothing
     #[arg(short = 'n', long, global = true)]
     pub dry_run: bool,
@@ -173,4 +183,45 @@ pub enum Command {
     /// Manage the simulated cluster of `--backend sim`
     #[command(subcommand)]
     Sim(cmd::sim::SimCommand),
+}
+
+/// A duration: a whole number with an optional unit `ms`, `s` (default), `m` or `h`.
+pub fn parse_duration(v: &str) -> Result<std::time::Duration, String> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{v:?} is not a duration (e.g. 90s, 30m, 1h)"))?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => return Err(format!("{v:?}: the unit must be ms, s, m or h")),
+    }
+    .ok_or_else(|| format!("{v:?} is too long"))?;
+    if ms == 0 {
+        return Err("the timeout must be more than 0".into());
+    }
+    Ok(std::time::Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_a_unit_or_mean_seconds() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("1d").unwrap_err().contains("unit"));
+        assert!(parse_duration("-5").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
+    }
 }

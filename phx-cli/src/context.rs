@@ -128,6 +128,7 @@ impl Ctx {
             jobs: usize::from(self.g.jobs),
             node: self.node()?,
             cancel: self.cancel.clone(),
+            rerun_features: self.rerun_features,
             ..EngineOptions::default()
         };
         // hidden test knob: the first wait of the retry rule (doubling, at most 16 times it)

@@ -57,14 +57,23 @@ pub async fn run(ctx: &mut Ctx, cmd: HypervisorCommand) -> anyhow::Result<u8> {
 }
 
 /// Where the host steps completed on a node are remembered (`--backend sim`: next to its state).
+/// The record is this workstation's: from another machine, completed steps run again (the
+/// site's host scripts must be safe to re-run, as they were under the shell tool).
 fn state_file(ctx: &Ctx, node: &str) -> PathBuf {
     match ctx.g.backend {
         Some(crate::cli::BackendKind::Sim) => {
             crate::backend::sim_state(&ctx.g).with_extension("hypervisor.json")
         }
-        _ => crate::backend::default_sim_state()
-            .with_file_name("hypervisor")
-            .join(format!("{node}.json")),
+        // keyed by the cluster and the node: two clusters with a node `pve` do not share it
+        _ => {
+            let cluster = crate::lock::target(&ctx.g).unwrap_or_default();
+            crate::backend::default_sim_state()
+                .with_file_name("hypervisor")
+                .join(format!(
+                    "{}.json",
+                    crate::lock::file_name(&format!("{cluster} node {node}"))
+                ))
+        }
     }
 }
 

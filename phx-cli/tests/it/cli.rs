@@ -487,7 +487,11 @@ fn a_missing_script_stops_the_run_before_anything_changes() {
         .scripts
         .join("lxc_setup/phoenix_hypervisor_feature_install_dns_server.sh");
     std::fs::remove_file(&script).unwrap();
-    for args in [&["up"][..], &["plan"], &["lxc", "create", "101", "--dry-run"]] {
+    for args in [
+        &["up"][..],
+        &["plan"],
+        &["lxc", "create", "101", "--dry-run"],
+    ] {
         let r = w.run(args);
         assert_eq!(r.code, 1, "{args:?}\n{}", r.render());
         assert!(
@@ -513,6 +517,57 @@ fn a_missing_script_stops_the_run_before_anything_changes() {
     // and validate names it too
     let r = w.run(&["config", "validate"]);
     assert!(r.render().contains("missing-script"), "{}", r.render());
+}
+
+#[test]
+fn rerun_features_runs_applied_features_again() {
+    let w = World::new();
+    assert_eq!(w.run(&["lxc", "create", "101", "--no-progress"]).code, 0);
+    let actions = |r: &crate::support::Run| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        v["guests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["id"] == 101)
+            .flat_map(|g| g["actions"].as_array().unwrap().clone())
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a["op"].as_str().unwrap(),
+                    a["detail"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    // converged: nothing to do
+    let r = w.run(&["lxc", "reconfigure", "101", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    assert_eq!(actions(&r), Vec::<String>::new());
+    // forced: its own feature runs again (base_setup comes with the template it was cloned from)
+    let r = w.run(&[
+        "lxc",
+        "reconfigure",
+        "101",
+        "--rerun-features",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    let done = actions(&r);
+    assert!(done.iter().any(|a| a == "feature dns_server"), "{done:?}");
+}
+
+#[test]
+fn task_timeout_takes_a_duration() {
+    let w = World::new();
+    for bad in ["0", "5d", "soon"] {
+        let r = w.run(&["--task-timeout", bad, "status"]);
+        assert_eq!(r.code, 2, "{bad}\n{}", r.render());
+        assert!(r.stderr.contains("--task-timeout"), "{}", r.render());
+    }
+    let r = w.run(&["--task-timeout", "90s", "status"]);
+    assert_eq!(r.code, 0, "{}", r.render());
 }
 
 #[test]
