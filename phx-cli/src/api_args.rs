@@ -70,6 +70,22 @@ fn no_credentials() -> anyhow::Result<Auth> {
         .into())
 }
 
+/// A secret file other users can read is worth a warning (but still used: refusing would
+/// break a run over a detail the operator may have chosen).
+fn warn_if_shared(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "the API token file {} can be read by other users (mode {mode:o}); run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+}
+
 fn credentials(a: &ApiArgs) -> anyhow::Result<Auth> {
     if let Some(path) = &a.api_token_file {
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -79,6 +95,7 @@ fn credentials(a: &ApiArgs) -> anyhow::Result<Auth> {
             ))
         })?;
         let t = ApiToken::parse(&text).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+        warn_if_shared(path);
         return Ok(Auth::Token(t));
     }
     if let Some(v) = env_nonempty("PHX_API_TOKEN") {

@@ -11,6 +11,7 @@ use phx_testkit::FakePve;
 use phx_testkit::server::FakeServer;
 
 use crate::support::{TOKEN, TOKEN_SECRET, server_options, write_fake_ssh};
+use phx_testkit::server::ServerOptions;
 
 /// The `phx` binary of this workspace, built (or found up to date) once per test run.
 fn phx_binary() -> PathBuf {
@@ -77,16 +78,22 @@ struct Site {
 
 impl Site {
     async fn new() -> Self {
+        Self::with(|o| o).await
+    }
+
+    /// A site whose fake server takes extra options (a user for ticket logins, ...).
+    async fn with(opts: impl FnOnce(ServerOptions) -> ServerOptions) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         copy_dir(&repo.join("examples/homelab/etc"), &dir.path().join("etc"));
         copy_dir(&repo.join("examples/homelab/bin"), &dir.path().join("bin"));
         let fake = FakePve::new().unwrap();
         write_fake_ssh(&fake.bin_dir());
-        let server =
-            FakeServer::start(server_options().state(fake.state_path(), Some(fake.etc_dir())))
-                .await
-                .unwrap();
+        let server = FakeServer::start(opts(
+            server_options().state(fake.state_path(), Some(fake.etc_dir())),
+        ))
+        .await
+        .unwrap();
         Self { dir, fake, server }
     }
 
@@ -277,6 +284,48 @@ async fn a_wrong_token_fails_clearly_and_no_secret_is_ever_printed() {
     // there is no way to give the token on the command line
     let r = run(s.phx(&["status", "--api-token", TOKEN])).await;
     assert_eq!(r.code, 2, "{}", r.all());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_most_verbose_run_shows_no_secret() {
+    const PASSWORD: &str = "correct-horse-battery-staple-31337";
+    let s = Site::with(|o| o.user("phx@pve", PASSWORD)).await;
+    // token, most verbose, the whole example with container steps over ssh
+    let r = run(s.phx(&["-vvv", "up", "-j", "2"])).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.lines().count() > 100, "not verbose: {}", r.all());
+    assert!(!r.all().contains(TOKEN_SECRET), "{}", r.all());
+    // ticket login with a password, most verbose, JSON output too
+    for args in [&["-vvv", "up"][..], &["-vvv", "-o", "json", "status"]] {
+        let mut c = s.phx(args);
+        c.env_remove("PHX_API_TOKEN")
+            .env("PHX_API_USER", "phx@pve")
+            .env("PHX_API_PASSWORD", PASSWORD);
+        let r = run(c).await;
+        assert_eq!(r.code, 0, "{args:?}\n{}", r.all());
+        assert!(!r.all().contains(PASSWORD), "{args:?}\n{}", r.all());
+        assert!(!r.all().contains("PVEAuthCookie="), "{args:?}\n{}", r.all());
+    }
+    // a token file other users can read works, with a warning saying how to fix it
+    use std::os::unix::fs::PermissionsExt;
+    let file = s.dir.path().join("token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    for (mode, warned) in [(0o644, true), (0o600, false)] {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let mut c = s.phx(&["status", "--api-token-file"]);
+        c.arg(&file).env_remove("PHX_API_TOKEN");
+        let r = run(c).await;
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(
+            r.stderr.contains(&format!(
+                "can be read by other users (mode {mode:o}); run `chmod 600"
+            )),
+            warned,
+            "{mode:o}: {}",
+            r.all()
+        );
+        assert!(!r.all().contains(TOKEN_SECRET), "{}", r.all());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
