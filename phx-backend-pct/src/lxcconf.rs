@@ -44,7 +44,8 @@ pub fn replace_raw_lxc(text: &str, lines: &[(String, String)]) -> String {
     let trailing = &main[body.len()..];
     let mut kept: Vec<String> = Vec::new();
     let mut at: Option<usize> = None;
-    for l in body.lines() {
+    // Split at '\n' only (not `lines()`), so a line's '\r' is kept as it was.
+    for l in body.split('\n').filter(|_| !body.is_empty()) {
         if l.starts_with("lxc.") {
             at.get_or_insert(kept.len());
         } else {
@@ -104,6 +105,16 @@ mod tests {
         );
         assert_eq!(replace_raw_lxc(&out, &raw_lxc(&out)), out);
         assert_eq!(replace_raw_lxc(&out, &[]), plain);
+    }
+
+    #[test]
+    fn carriage_returns_of_other_lines_are_kept() {
+        // Found by the pct_output fuzz target: a line ending "\r\r\n" lost a '\r'.
+        let conf = "arch: amd64\r\r\nlxc.idmap: u 0 1 2\r\nmemory: 512\r\n";
+        let out = replace_raw_lxc(conf, &[]);
+        assert_eq!(out, "arch: amd64\r\r\nmemory: 512\r\n");
+        let out = replace_raw_lxc(conf, &pairs(&[("lxc.idmap", "u 0 1 3")]));
+        assert_eq!(out, "arch: amd64\r\r\nlxc.idmap: u 0 1 3\nmemory: 512\r\n");
     }
 
     #[test]
