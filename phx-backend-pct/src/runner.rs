@@ -308,6 +308,54 @@ impl CommandRunner for SshRunner {
 mod tests {
     use super::*;
 
+    /// The process group (field 5 of `/proc/<pid>/stat`).
+    fn pgrp(stat: &str) -> String {
+        // the command name (field 2) is in parentheses and may contain spaces
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split(' ').nth(2).unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn commands_run_in_their_own_process_group_and_are_in_flight_meanwhile() {
+        let ours = pgrp(&std::fs::read_to_string("/proc/self/stat").unwrap());
+        let cmd = Cmd {
+            argv: vec!["cat".into(), "/proc/self/stat".into()],
+            stdin: None,
+            timeout: Duration::from_secs(10),
+        };
+        let out = LocalRunner::new().run(&cmd).await.unwrap();
+        let theirs = pgrp(&String::from_utf8(out.stdout).unwrap());
+        // a Ctrl-C at the terminal goes to phx's group, not to the command's
+        assert_ne!(ours, theirs);
+
+        // while it runs, the command is listed as in flight with its pid
+        let slow = Cmd {
+            argv: vec!["sleep".into(), "0.5".into()],
+            stdin: None,
+            timeout: Duration::from_secs(10),
+        };
+        let runner = LocalRunner::new();
+        let run = tokio::spawn(async move { runner.run(&slow).await });
+        let mut seen = false;
+        for _ in 0..40 {
+            if phx_core::backend::inflight::in_flight()
+                .iter()
+                .any(|e| e.what == "sleep 0.5" && e.pid.is_some())
+            {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        run.await.unwrap().unwrap();
+        assert!(seen, "sleep 0.5 was never in flight");
+        assert!(
+            !phx_core::backend::inflight::in_flight()
+                .iter()
+                .any(|e| e.what == "sleep 0.5")
+        );
+    }
+
     #[test]
     fn passwords_are_redacted_in_logs() {
         let argv: Vec<String> = [
