@@ -128,3 +128,62 @@ fn pct_over_ssh_quotes_every_argument() {
         "{exec}"
     );
 }
+
+/// Config values are data: shell syntax in them reaches the node and the guest as literal
+/// arguments (quoted for the remote shell of ssh, never interpreted by one).
+#[test]
+fn shell_syntax_in_config_values_is_never_run_over_ssh() {
+    let w = World::new();
+    let fake = FakePve::new().unwrap();
+    let ssh_bin = fake_ssh(w.dir.path());
+    let marks = w.dir.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let m = |n: &str| marks.join(n).display().to_string();
+    // an in-guest health check command and host health-check arguments with shell syntax
+    w.edit(
+        "phoenix_lxc_configs.json",
+        r#""command": "/usr/local/bin/dns_ok""#,
+        &format!(
+            r#""command": "/usr/local/bin/dns_ok $(touch${{IFS}}{}) ;touch${{IFS}}{} `touch${{IFS}}{}`""#,
+            m("in-guest-1"),
+            m("in-guest-2"),
+            m("in-guest-3")
+        ),
+    );
+    w.edit(
+        "phoenix_lxc_configs.json",
+        r#""args": ["192.168.50.11", "443"]"#,
+        &format!(
+            r#""args": ["192.168.50.11", "443", "$(touch {})", "; touch {}", "| touch {}", "&& touch {}"]"#,
+            m("host-1"),
+            m("host-2"),
+            m("host-3"),
+            m("host-4")
+        ),
+    );
+    let mut c = pct_cmd(
+        &w,
+        &fake,
+        &["--ssh", "root@pve1", "up", "-j", "2", "--no-progress"],
+    );
+    let path = fake
+        .env()
+        .into_iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v)
+        .unwrap();
+    c.env("PATH", format!("{}:{path}", ssh_bin.display()));
+    let r = run(c, w.dir.path());
+    assert_eq!(r.code, 0, "{}", r.render());
+    // the checks ran (over ssh) with the values as arguments ...
+    let log = std::fs::read_to_string(w.dir.path().join("ssh.log")).unwrap();
+    assert!(log.contains("check_port.sh"), "{log}");
+    assert!(log.contains("/usr/local/bin/dns_ok"), "{log}");
+    assert!(log.contains("'$(touch "), "{log}");
+    // ... and no shell ever ran them
+    let made: Vec<_> = std::fs::read_dir(&marks).unwrap().collect();
+    assert!(
+        made.is_empty(),
+        "shell syntax was executed: {made:?}\n{log}"
+    );
+}
