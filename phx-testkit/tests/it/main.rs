@@ -3,6 +3,7 @@
 mod conformance;
 mod dry_run;
 mod engine;
+mod engine_steps;
 mod fake_pve;
 mod host;
 mod props;

@@ -1,0 +1,339 @@
+//! What single engine steps do, refuse and report, on a copy of the example site edited per
+//! test: disks never shrink, mount points are matched by path, one LXC clone per source at a
+//! time, snapshots on storages without them, the NVIDIA driver check, firewall rule changes,
+//! and VM feature scripts that do not stay in the guest.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use phx_core::config::{Inventory, LoadOptions};
+use phx_core::engine::{EngineOptions, Operation, RetryPolicy};
+use phx_core::report::{Event, Outcome, Reporter};
+use phx_testkit::FakeBackend;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::support::*;
+
+const CREATE: Operation = Operation::Converge {
+    require_existing: false,
+};
+const RECONFIGURE: Operation = Operation::Converge {
+    require_existing: true,
+};
+
+/// A copy of the example site (config and scripts) that a test edits.
+struct Site {
+    dir: TempDir,
+}
+
+impl Site {
+    fn example() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&repo().join("examples/homelab"), dir.path());
+        Self { dir }
+    }
+
+    fn edit(&self, file: &str, f: impl FnOnce(&mut Value)) {
+        let p = self.dir.path().join("etc").join(file);
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    }
+
+    /// Edit `lxc_configs`.
+    fn containers(&self, f: impl FnOnce(&mut serde_json::Map<String, Value>)) {
+        self.edit("phoenix_lxc_configs.json", |v| {
+            f(v["lxc_configs"].as_object_mut().unwrap())
+        });
+    }
+
+    /// A site script (relative to the scripts dir), executable.
+    fn script(&self, rel: &str, body: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.dir.path().join("bin").join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn inventory(&self) -> Inventory {
+        Inventory::load(&LoadOptions {
+            config_dir: self.dir.path().join("etc"),
+            scripts_dir: Some(self.dir.path().join("bin")),
+        })
+        .expect("the edited site is valid")
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A container of the example cloned from `from`, without dependencies, at 192.168.50.`n`.
+fn clone_of(from: &str, name: &str, n: u8) -> Value {
+    json!({
+        "name": name,
+        "clone_from_ctid": from,
+        "start_at_boot": true,
+        "memory_mb": 512,
+        "cores": 1,
+        "storage_pool": "local-lvm",
+        "storage_size_gb": 8,
+        "network_config": {
+            "name": "eth0", "bridge": "vmbr0", "ip": format!("192.168.50.{n}/24"),
+            "gw": "192.168.50.1"
+        },
+        "mac_address": format!("52:54:00:50:02:{n:02X}"),
+        "unprivileged": true
+    })
+}
+
+/// Warnings and failed steps, as text.
+#[derive(Default)]
+struct Events(Mutex<Vec<String>>);
+
+impl Reporter for Events {
+    fn report(&self, e: &Event<'_>) {
+        let line = match e {
+            Event::Warning { id, message } => format!(
+                "{} warning: {message}",
+                id.map(|i| i.to_string()).unwrap_or_default()
+            ),
+            Event::StepFinished {
+                id,
+                op,
+                error: Some(e),
+                ..
+            } => format!("{id} {op} failed: {e}"),
+            _ => return,
+        };
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+impl Events {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+/// Plan and apply with a reporter.
+async fn apply(
+    e: &phx_core::engine::Engine,
+    targets: &[u32],
+    op: Operation,
+) -> (
+    phx_core::engine::Plan,
+    phx_core::engine::RunResult,
+    Vec<String>,
+) {
+    let plan = e.plan(&ids(targets), op).await.expect("plan");
+    let events = Events::default();
+    let r = e.apply(&plan, &events).await;
+    (plan, r, events.take())
+}
+
+fn result_of(r: &phx_core::engine::RunResult, id: u32) -> &phx_core::engine::GuestResult {
+    r.guests.iter().find(|g| g.id.get() == id).unwrap()
+}
+
+// ----- disks and mount points ---------------------------------------------------------------
+
+#[tokio::test]
+async fn a_smaller_rootfs_is_refused_and_nothing_changes() {
+    let site = Site::example();
+    let fake = fake();
+    let (_, r) = run(&engine(&fake, site.inventory()), &[102], CREATE).await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    let before = fake.snapshot().guests[&102].clone();
+    assert_eq!(before.config["rootfs"], "local-lvm:vm-102-disk-0,size=10G");
+    // a smaller disk, and another change that must not happen either
+    site.containers(|c| {
+        c["102"]["storage_size_gb"] = json!(4);
+        c["102"]["memory_mb"] = json!(2048);
+    });
+    oplog(&fake);
+    let e = engine(&fake, site.inventory());
+    let (plan, r) = run(&e, &[102], RECONFIGURE).await;
+    let refusal = "rootfs is 10G but storage_size_gb is 4: Proxmox cannot shrink a container disk; set storage_size_gb to at least 10 or recreate the container";
+    let gp = plan.guests.iter().find(|g| g.id.get() == 102).unwrap();
+    assert_eq!(gp.error.as_deref(), Some(refusal));
+    assert!(gp.actions.is_empty(), "{}", plan_text(&plan));
+    let g = result_of(&r, 102);
+    assert_eq!(g.outcome, Outcome::Failed);
+    assert_eq!(g.error.as_deref(), Some(refusal));
+    assert!(g.actions.is_empty());
+    assert_eq!(writes(&fake), "");
+    let after = fake.snapshot().guests[&102].clone();
+    assert_eq!(after.config, before.config);
+    assert_eq!(after.status, before.status);
+    assert_eq!(after.snapshots.len(), before.snapshots.len());
+}
+
+#[tokio::test]
+async fn reordered_mount_points_are_not_remounted() {
+    let site = Site::example();
+    site.containers(|c| {
+        c["101"]["mount_points"] = json!([
+            { "host_path": "/srv/homelab/dns", "container_path": "/etc/dnsmasq.d" },
+            { "host_path": "/srv/homelab/dns-logs", "container_path": "/var/log/dnsmasq" }
+        ]);
+        c["101"]["zfs_volumes"] = json!([
+            { "name": "dns-cache", "pool": "local-lvm", "size_gb": 1, "mount_point": "/var/cache/dns" },
+            { "name": "dns-data", "pool": "local-lvm", "size_gb": 2, "mount_point": "/var/lib/dns" }
+        ]);
+    });
+    let fake = fake();
+    let (_, r) = run(&engine(&fake, site.inventory()), &[101], CREATE).await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    let mounted = |fake: &FakeBackend| {
+        let g = fake.snapshot().guests[&101].clone();
+        g.config
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("mp"))
+            .collect::<Vec<_>>()
+    };
+    let before = mounted(&fake);
+    assert_eq!(before.len(), 4, "{before:?}");
+
+    site.containers(|c| {
+        let reverse = |v: &mut Value| {
+            let a = v.as_array_mut().unwrap();
+            a.reverse();
+        };
+        reverse(&mut c["101"]["mount_points"]);
+        reverse(&mut c["101"]["zfs_volumes"]);
+    });
+    oplog(&fake);
+    let e = engine(&fake, site.inventory());
+    let plan = e.plan(&ids(&[101]), RECONFIGURE).await.unwrap();
+    assert!(plan.is_empty(), "{}", plan_text(&plan));
+    assert!(plan.guests.iter().all(|g| g.notes.is_empty()));
+    let (_, r) = run(&e, &[101], RECONFIGURE).await;
+    assert_eq!(
+        r.count(Outcome::Unchanged),
+        r.guests.len(),
+        "{}",
+        summary(&r)
+    );
+    assert_eq!(writes(&fake), "");
+    assert_eq!(mounted(&fake), before);
+}
+
+// ----- clones -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn lxc_clones_of_one_source_run_one_at_a_time_and_of_two_sources_at_once() {
+    let site = Site::example();
+    site.containers(|c| {
+        let mut second = c["900"].clone();
+        second["name"] = json!("Base-Template-B");
+        second["network_config"]["ip"] = json!("192.168.50.201/24");
+        second["mac_address"] = json!("52:54:00:50:00:C9");
+        c.insert("901".into(), second);
+        c.insert("150".into(), clone_of("900", "a1", 150));
+        c.insert("151".into(), clone_of("900", "a2", 151));
+        c.insert("152".into(), clone_of("901", "b1", 152));
+    });
+    let fake = fake();
+    fake.with(|c| c.set_latency_ms(150));
+    let e = engine(&fake, site.inventory()).with_options(EngineOptions {
+        jobs: 4,
+        retry: RetryPolicy::fast(),
+        ..EngineOptions::default()
+    });
+    let (_, r) = run(&e, &[150, 151, 152], CREATE).await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    // (source, start, end) on the fake's logical clock, which ticks at every task start and end
+    let clones: Vec<(String, i64, i64)> = fake.with(|c| {
+        c.tasks
+            .iter()
+            .filter(|t| t.kind == "vzclone")
+            .map(|t| (t.id.clone(), t.starttime, t.endtime.unwrap()))
+            .collect()
+    });
+    assert_eq!(clones.len(), 3, "{clones:?}");
+    // phx waited: the cluster never refused a clone of a source locked by another one
+    assert_eq!(fake.with(|c| c.counters.per_op["lxc.clone"]), 3);
+    let of = |src: &str| -> Vec<(i64, i64)> {
+        clones
+            .iter()
+            .filter(|c| c.0 == src)
+            .map(|c| (c.1, c.2))
+            .collect()
+    };
+    let overlap = |a: (i64, i64), b: (i64, i64)| a.0 < b.1 && b.0 < a.1;
+    let from_900 = of("900");
+    assert_eq!(from_900.len(), 2, "{clones:?}");
+    assert!(
+        !overlap(from_900[0], from_900[1]),
+        "two clones of CT 900 ran at once: {clones:?}"
+    );
+    let from_901 = of("901")[0];
+    assert!(
+        from_900.iter().any(|c| overlap(*c, from_901)),
+        "the clone of CT 901 waited for those of CT 900: {clones:?}"
+    );
+}
+
+// ----- snapshots ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_snapshot_on_a_storage_without_snapshots_is_a_warning() {
+    let site = Site::example();
+    // CT 102 takes lifecycle snapshots; its rootfs goes onto a directory storage
+    site.containers(|c| c["102"]["storage_pool"] = json!("local-dir"));
+    let fake = fake();
+    fake.with(|c| {
+        c.add_storage(phx_testkit::fake::FakeStorage {
+            id: "local-dir".into(),
+            kind: "dir".into(),
+            content: vec!["rootdir".into(), "images".into()],
+            shared: false,
+            disabled: false,
+            nodes: None,
+            total: 1 << 40,
+            params: Default::default(),
+        })
+        .unwrap()
+    });
+    let e = engine(&fake, site.inventory());
+    let (plan, r, events) = apply(&e, &[102], CREATE).await;
+    assert!(
+        plan_text(&plan).contains("~snapshot pre-configured [enable_lifecycle_snapshots"),
+        "{}",
+        plan_text(&plan)
+    );
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    let not_taken = |name: &str| {
+        format!(
+            "102 warning: snapshot {name} not taken: snapshot feature is not available (the guest's storage does not support snapshots)"
+        )
+    };
+    assert_eq!(
+        events,
+        [not_taken("pre-configured"), not_taken("final-form")]
+    );
+    let g = result_of(&r, 102);
+    assert_eq!(g.outcome, Outcome::Changed);
+    assert!(
+        g.actions.iter().all(|a| a.op != "snapshot"),
+        "a snapshot not taken is not an action done: {}",
+        summary(&r)
+    );
+    let c = fake.snapshot();
+    assert_eq!(
+        c.guests[&102].config["rootfs"],
+        "local-dir:102/vm-102-disk-0.raw,size=10G"
+    );
+    assert!(c.guests[&102].snapshots.is_empty());
+}
