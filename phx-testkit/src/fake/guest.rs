@@ -16,6 +16,17 @@ const HOST_DIRS: &[&str] = &[
     "/bin/", "/sbin/", "/usr/", "/lib/", "/lib64/", "/dev/", "/proc/", "/sys/",
 ];
 
+/// Where a guest's shell looks for a program named without a path, in order (a container's
+/// default `PATH`).
+const GUEST_PATH: &[&str] = &[
+    "usr/local/sbin",
+    "usr/local/bin",
+    "usr/sbin",
+    "usr/bin",
+    "sbin",
+    "bin",
+];
+
 /// Where guest `id`'s files live under `scratch`.
 pub fn guest_root(scratch: &Path, id: u32) -> PathBuf {
     scratch.join("guests").join(id.to_string())
@@ -35,8 +46,11 @@ pub fn guest_path(root: &Path, p: &str) -> PathBuf {
 }
 
 /// A command that runs `argv` "inside" the guest: working directory is the root, absolute
-/// paths that are not host directories point into the root, `PHX_GUEST_ROOT` names it.
-/// `None` for an empty argv (Proxmox: "missing command").
+/// paths that are not host directories point into the root, `PHX_GUEST_ROOT` names it. The
+/// program is the guest's own when the root has it: an absolute path under the root, or a bare
+/// name in the root's [`GUEST_PATH`] directories (a test drops `usr/bin/nvidia-smi` there);
+/// otherwise the host's (`sh`, `cat`, ...). `None` for an empty argv (Proxmox: "missing
+/// command").
 pub fn guest_command(root: &Path, argv: &[String], env: &[(String, String)]) -> Option<Command> {
     let (prog, args) = argv.split_first()?;
     let map = |a: &String| -> String {
@@ -48,6 +62,12 @@ pub fn guest_command(root: &Path, argv: &[String], env: &[(String, String)]) -> 
     };
     let prog = if prog.starts_with('/') && guest_path(root, prog).exists() {
         guest_path(root, prog).to_string_lossy().into_owned()
+    } else if !prog.is_empty() && !prog.contains('/') {
+        GUEST_PATH
+            .iter()
+            .map(|d| root.join(d).join(prog))
+            .find(|p| p.is_file())
+            .map_or_else(|| prog.clone(), |p| p.to_string_lossy().into_owned())
     } else {
         prog.clone()
     };

@@ -337,3 +337,89 @@ async fn a_snapshot_on_a_storage_without_snapshots_is_a_warning() {
     );
     assert!(c.guests[&102].snapshots.is_empty());
 }
+
+// ----- the NVIDIA driver check --------------------------------------------------------------
+
+/// CT 150 with the `nvidia` feature, and `nvidia-smi` in the container printing `driver`
+/// (none: no nvidia-smi at all).
+async fn nvidia_container(driver: Option<&str>) -> (FakeBackend, Vec<String>, String) {
+    let site = Site::example();
+    site.containers(|c| {
+        let mut ct = clone_of("900", "gpu", 150);
+        ct["features"] = json!(["nvidia"]);
+        c.insert("150".into(), ct);
+    });
+    site.script(
+        "lxc_setup/phoenix_hypervisor_feature_install_nvidia.sh",
+        "#!/bin/sh\necho \"nvidia driver for CT $1\"\n",
+    );
+    let fake = fake();
+    if let Some(v) = driver {
+        let bin = fake.guest_root(ids(&[150])[0]).join("usr/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(
+            bin.join("nvidia-smi"),
+            format!(
+                "#!/bin/sh\necho \"$@\" >> \"$PHX_GUEST_ROOT/tmp/nvidia-smi.calls\"\necho {v}\n"
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            bin.join("nvidia-smi"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let e = engine(&fake, site.inventory());
+    let (_, r, events) = apply(&e, &[150], CREATE).await;
+    let g = result_of(&r, 150);
+    let outcome = format!(
+        "{:?} {}",
+        g.outcome,
+        g.error.as_deref().unwrap_or("(no error)")
+    );
+    (fake, events, outcome)
+}
+
+fn nvidia_calls(fake: &FakeBackend) -> String {
+    std::fs::read_to_string(fake.guest_root(ids(&[150])[0]).join("tmp/nvidia-smi.calls"))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn nvidia_check_passes_when_the_container_sees_the_configured_driver() {
+    let (fake, events, outcome) = nvidia_container(Some("580.76.05")).await;
+    assert_eq!(outcome, "Changed (no error)");
+    assert_eq!(events, Vec::<String>::new());
+    // asked once, for the driver version only
+    assert_eq!(
+        nvidia_calls(&fake),
+        "--query-gpu=driver_version --format=csv,noheader,nounits\n"
+    );
+}
+
+#[tokio::test]
+async fn nvidia_check_fails_on_another_driver_version() {
+    let (fake, events, outcome) = nvidia_container(Some("550.54.14")).await;
+    let failure =
+        "health-check: NVIDIA check failed: expected driver 580.76.05, got driver 550.54.14";
+    assert_eq!(outcome, format!("Failed {failure}"));
+    assert_eq!(
+        events,
+        [
+            "150 health-check failed: NVIDIA check failed: expected driver 580.76.05, got driver 550.54.14"
+        ]
+    );
+    // three attempts before giving up
+    assert_eq!(nvidia_calls(&fake).lines().count(), 3);
+}
+
+#[tokio::test]
+async fn nvidia_check_fails_without_nvidia_smi() {
+    let (_, _, outcome) = nvidia_container(None).await;
+    assert_eq!(
+        outcome,
+        "Failed health-check: NVIDIA check failed: expected driver 580.76.05, got exit code 127:\n    lxc-attach: failed to exec 'nvidia-smi': No such file or directory (os error 2)"
+    );
+}
