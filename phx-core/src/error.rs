@@ -207,6 +207,9 @@ impl Error {
             || l.contains("is locked")
             || l.contains("trying to acquire cfs lock")
             || l.contains("got lock request timeout")
+            // the digest no longer matches: a task or someone else wrote the config since
+            // phx read it ("... Try again."); contention like a lock, retried
+            || l.contains("detected modified configuration")
         {
             return Error::Locked { what, message: msg };
         }
@@ -298,6 +301,10 @@ mod tests {
             (
                 "Configuration file 'nodes/pve/lxc/101.conf' does not exist",
                 "notfound",
+            ),
+            (
+                "detected modified configuration - file changed by other user? Try again.",
+                "locked",
             ),
             ("snapshot name 'golden' already used", "exists"),
             ("VM 9000 is already a template", "exists"),

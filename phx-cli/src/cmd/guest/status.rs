@@ -91,7 +91,9 @@ pub async fn rows(
                 .or_else(|| gp.map(|p| p.node.to_string()))
                 .unwrap_or_default(),
             status: actual.map_or("absent".to_string(), |a| a.status.to_string()),
-            template: actual.is_some_and(|a| a.template) || g.is_template(),
+            // what Proxmox says once the guest exists (as `list` shows it); the config's
+            // intent before
+            template: actual.map_or_else(|| g.is_template(), |a| a.template),
             lock: actual.and_then(|a| a.lock.clone()),
             drift,
         });
