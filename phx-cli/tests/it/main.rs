@@ -1,6 +1,7 @@
 //! Tests of the `phx` binary against the simulated cluster (one test binary).
 
 mod cli;
+mod faults;
 mod guests;
 mod invocation;
 mod legacy;
