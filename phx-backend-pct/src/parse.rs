@@ -418,24 +418,7 @@ pub fn status_line(out: &str) -> Result<PowerState, ParseError> {
 
 /// Undo Proxmox's `encode_text` (`%XX` escapes) of a description line.
 pub fn unescape_description(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Some(x) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(x);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    phx_core::util::percent_decode(s)
 }
 
 /// `pct config` / `qm config`: sorted `key: value` lines (description url-escaped), then raw

@@ -1,5 +1,28 @@
 //! Small helpers without a better home.
 
+/// Decode `%XX` escapes (Proxmox's `encode_text` of descriptions, URL path segments); a `%`
+/// not followed by two hex digits stays as it is.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(x) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(x);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Format epoch seconds as `YYYY-MM-DD HH:MM:SS` (UTC).
 pub fn format_utc(epoch: i64) -> String {
     let days = epoch.div_euclid(86_400);
