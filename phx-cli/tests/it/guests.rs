@@ -732,3 +732,24 @@ fn a_snapshot_verb_under_the_wrong_noun_names_the_same_verb_under_the_right_one(
     );
     assert!(!w.state().exists(), "nothing reached the backend");
 }
+
+#[test]
+fn a_dry_run_names_the_firewall_rules_that_change() {
+    let w = World::new();
+    ok(&w, &["lxc", "create", "101"]);
+    w.edit(
+        "phoenix_lxc_configs.json",
+        "\"proto\": \"tcp\", \"port\": \"53\"",
+        "\"proto\": \"tcp\", \"port\": \"5353\"",
+    );
+    let r = ok(&w, &["lxc", "reconfigure", "101", "--dry-run"]);
+    assert_eq!(
+        r.stdout,
+        "\
+~ 101 dns: firewall-rules 2 rules: - in ACCEPT tcp dport 53 from 192.168.50.0/24 (\"DNS over TCP from the LAN\"), + in ACCEPT tcp dport 5353 from 192.168.50.0/24 (\"DNS over TCP from the LAN\") (firewall rules differ)
+~ 101 dns: health-check (the guest changed)
+2 changes in 1 guest.
+"
+    );
+    assert!(writes(&w).is_empty());
+}

@@ -1023,9 +1023,18 @@ impl Engine {
             ));
         }
         if let Some(r) = &diff.fw_rules {
+            let mut detail = format!("{} rule{}", r.len(), if r.len() == 1 { "" } else { "s" });
+            // what differs; a guest without rules yet gets them all
+            let have = fw.map(|f| f.rules.as_slice()).unwrap_or_default();
+            if !have.is_empty() {
+                detail = format!(
+                    "{detail}: {}",
+                    crate::types::rule_changes(have, r).join(", ")
+                );
+            }
             acts.push(Action::new(
                 Step::SetFirewallRules { rules: r.clone() },
-                format!("{} rule{}", r.len(), if r.len() == 1 { "" } else { "s" }),
+                detail,
                 "firewall rules differ",
             ));
         }

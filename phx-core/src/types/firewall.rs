@@ -287,11 +287,14 @@ impl FirewallRule {
         check_address(s)
     }
 
-    /// A one-line human form: `in ACCEPT tcp 80,443 from 10.0.0.10`.
+    /// A one-line human form: `in ACCEPT tcp dport 80,443 from 10.0.0.10`.
     pub fn summary(&self) -> String {
         let mut s = format!("{} {}", self.direction, self.action);
         if let Some(p) = &self.proto {
             s.push_str(&format!(" {p}"));
+        }
+        if let Some(p) = &self.sport {
+            s.push_str(&format!(" sport {p}"));
         }
         if let Some(p) = &self.dport {
             s.push_str(&format!(" dport {p}"));
@@ -302,9 +305,45 @@ impl FirewallRule {
         if let Some(p) = &self.dest {
             s.push_str(&format!(" to {p}"));
         }
+        if let Some(i) = &self.iface {
+            s.push_str(&format!(" on {i}"));
+        }
         if !self.enable {
             s.push_str(" (disabled)");
         }
         s
     }
+
+    /// [`Self::summary`] with the comment, so rules that differ only there read differently.
+    pub(crate) fn describe(&self) -> String {
+        match &self.comment {
+            Some(c) => format!("{} ({c:?})", self.summary()),
+            None => self.summary(),
+        }
+    }
+}
+
+/// How the rules found (`have`) differ from the wanted ones, one item per rule: `- RULE` for a
+/// rule found but not wanted, `+ RULE` for a wanted rule that is missing (a changed rule is
+/// both); `same rules in another order` when only the order differs. Empty when equal.
+pub fn rule_changes(have: &[FirewallRule], want: &[FirewallRule]) -> Vec<String> {
+    // match as multisets: each wanted rule takes one equal rule found
+    let mut unmatched: Vec<Option<&FirewallRule>> = have.iter().map(Some).collect();
+    let mut added = Vec::new();
+    for w in want {
+        match unmatched.iter_mut().find(|h| h.is_some_and(|h| h == w)) {
+            Some(h) => *h = None,
+            None => added.push(w),
+        }
+    }
+    let mut out: Vec<String> = unmatched
+        .into_iter()
+        .flatten()
+        .map(|r| format!("- {}", r.describe()))
+        .collect();
+    out.extend(added.into_iter().map(|r| format!("+ {}", r.describe())));
+    if out.is_empty() && have != want {
+        out.push("same rules in another order".into());
+    }
+    out
 }

@@ -9,7 +9,9 @@ mod names;
 mod net;
 mod size;
 
-pub use firewall::{FirewallAction, FirewallDirection, FirewallRule, PortSpec, Protocol};
+pub use firewall::{
+    FirewallAction, FirewallDirection, FirewallRule, PortSpec, Protocol, rule_changes,
+};
 pub use guest_id::{GuestId, GuestKind};
 pub use names::{Hostname, NodeName, SnapshotName, StorageId};
 pub use net::{Cidr, MacAddr, ip_in_subnet};

@@ -423,3 +423,63 @@ async fn nvidia_check_fails_without_nvidia_smi() {
         "Failed health-check: NVIDIA check failed: expected driver 580.76.05, got exit code 127:\n    lxc-attach: failed to exec 'nvidia-smi': No such file or directory (os error 2)"
     );
 }
+
+// ----- firewall -----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn changed_firewall_rules_are_shown_rule_by_rule() {
+    let site = Site::example();
+    let fake = fake();
+    let (plan, r) = run(&engine(&fake, site.inventory()), &[101], CREATE).await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    // a new guest gets every rule: nothing to compare
+    assert!(
+        plan_text(&plan).contains("~firewall-rules 2 rules [firewall rules differ]"),
+        "{}",
+        plan_text(&plan)
+    );
+    let rules = |site: &Site, f: &dyn Fn(&mut Vec<Value>)| {
+        site.containers(|c| f(c["101"]["firewall"]["rules"].as_array_mut().unwrap()));
+    };
+    let detail = |site: &Site| firewall_rules_step(&fake, site.inventory());
+    // a port changes
+    rules(&site, &|r| r[1]["port"] = json!("5353"));
+    assert_eq!(
+        detail(&site).await,
+        [
+            "2 rules: - in ACCEPT tcp dport 53 from 192.168.50.0/24 (\"DNS over TCP from the LAN\"), + in ACCEPT tcp dport 5353 from 192.168.50.0/24 (\"DNS over TCP from the LAN\") [firewall rules differ]"
+        ]
+    );
+    // a rule goes, and only a comment changes in the other
+    rules(&site, &|r| {
+        r.remove(1);
+        r[0]["comment"] = json!("DNS");
+    });
+    assert_eq!(
+        detail(&site).await,
+        [
+            "1 rule: - in ACCEPT udp dport 53 from 192.168.50.0/24 (\"DNS from the LAN\"), - in ACCEPT tcp dport 53 from 192.168.50.0/24 (\"DNS over TCP from the LAN\"), + in ACCEPT udp dport 53 from 192.168.50.0/24 (\"DNS\") [firewall rules differ]"
+        ]
+    );
+    // the same rules in another order
+    let site = Site::example();
+    rules(&site, &|r| r.reverse());
+    assert_eq!(
+        detail(&site).await,
+        ["2 rules: same rules in another order [firewall rules differ]"]
+    );
+}
+
+/// The planned firewall-rules steps of CT 101: detail and reason.
+async fn firewall_rules_step(fake: &FakeBackend, inv: Inventory) -> Vec<String> {
+    let plan = engine(fake, inv)
+        .plan(&ids(&[101]), RECONFIGURE)
+        .await
+        .unwrap();
+    plan.guests
+        .iter()
+        .flat_map(|g| g.actions.iter())
+        .filter(|a| a.op == "firewall-rules")
+        .map(|a| format!("{} [{}]", a.detail, a.reason))
+        .collect()
+}
