@@ -199,6 +199,54 @@ fn matches_step(name: &str, wanted: &str) -> bool {
     wanted == name || wanted == short || wanted.trim_end_matches(".sh") == name
 }
 
+/// How the cluster's firewall rules differ from the configured ones: field by field for each
+/// rule that differs when there are as many as configured
+/// (`rule 2 (in ACCEPT tcp dport 22): dport 2222 instead of 22`), else the rules missing and
+/// those not configured.
+fn rules_differ(have: &[FirewallRule], want: &[FirewallRule]) -> String {
+    let changes = crate::types::rule_changes(have, want);
+    let pick = |sign: &str| -> Vec<&str> {
+        changes
+            .iter()
+            .filter_map(|c| c.strip_prefix(sign))
+            .collect()
+    };
+    let (missing, extra) = (pick("+ "), pick("- "));
+    if missing.is_empty() && extra.is_empty() {
+        return "the configured rules are there, in another order".into();
+    }
+    if have.len() == want.len() {
+        return have
+            .iter()
+            .zip(want)
+            .enumerate()
+            .filter(|(_, (h, w))| h != w)
+            .map(|(i, (h, w))| {
+                format!(
+                    "rule {} ({}): {}",
+                    i + 1,
+                    w.describe(),
+                    h.differences(w).join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    let mut s = format!(
+        "{} rule{} instead of the {} configured",
+        have.len(),
+        if have.len() == 1 { "" } else { "s" },
+        want.len()
+    );
+    if !missing.is_empty() {
+        s.push_str(&format!("; missing: {}", missing.join(", ")));
+    }
+    if !extra.is_empty() {
+        s.push_str(&format!("; not configured: {}", extra.join(", ")));
+    }
+    s
+}
+
 impl Engine {
     /// Plan `phx hypervisor setup` for the default node (or `--node`).
     pub async fn plan_host(&self, o: &HostOptions) -> Result<HostPlan> {
@@ -956,11 +1004,7 @@ impl Engine {
                         ));
                     }
                     if have.rules != fw.rules {
-                        bad.push(format!(
-                            "{} rules instead of the {} configured",
-                            have.rules.len(),
-                            fw.rules.len()
-                        ));
+                        bad.push(rules_differ(&have.rules, &fw.rules));
                     }
                     if bad.is_empty() {
                         Ok(format!(

@@ -321,6 +321,50 @@ impl FirewallRule {
             None => self.summary(),
         }
     }
+
+    /// The fields in which this rule (as found) differs from `want`:
+    /// `dport 2222 instead of 22`, `source (unset) instead of 10.0.0.0/24`.
+    pub fn differences(&self, want: &FirewallRule) -> Vec<String> {
+        fn opt(v: Option<&impl fmt::Display>) -> String {
+            v.map_or_else(|| "(unset)".to_string(), ToString::to_string)
+        }
+        fn quoted(v: Option<&String>) -> String {
+            v.map_or_else(|| "(unset)".to_string(), |c| format!("{c:?}"))
+        }
+        let fields = [
+            (
+                "type",
+                self.direction.to_string(),
+                want.direction.to_string(),
+            ),
+            ("action", self.action.to_string(), want.action.to_string()),
+            (
+                "enable",
+                u8::from(self.enable).to_string(),
+                u8::from(want.enable).to_string(),
+            ),
+            ("proto", opt(self.proto.as_ref()), opt(want.proto.as_ref())),
+            ("sport", opt(self.sport.as_ref()), opt(want.sport.as_ref())),
+            ("dport", opt(self.dport.as_ref()), opt(want.dport.as_ref())),
+            (
+                "source",
+                opt(self.source.as_ref()),
+                opt(want.source.as_ref()),
+            ),
+            ("dest", opt(self.dest.as_ref()), opt(want.dest.as_ref())),
+            ("iface", opt(self.iface.as_ref()), opt(want.iface.as_ref())),
+            (
+                "comment",
+                quoted(self.comment.as_ref()),
+                quoted(want.comment.as_ref()),
+            ),
+        ];
+        fields
+            .into_iter()
+            .filter(|(_, have, want)| have != want)
+            .map(|(name, have, want)| format!("{name} {have} instead of {want}"))
+            .collect()
+    }
 }
 
 /// How the rules found (`have`) differ from the wanted ones, one item per rule: `- RULE` for a

@@ -231,3 +231,100 @@ async fn unknown_host_step_names_are_refused() {
         "{err}"
     );
 }
+
+/// The output of the built-in check `name` of `hypervisor test`.
+async fn builtin_check(e: &phx_core::engine::Engine, name: &str) -> (bool, String) {
+    let report = e
+        .test_host(Some(phx_core::engine::host::BUILTIN_SUITE), &NullReporter)
+        .await
+        .unwrap();
+    let r = report
+        .results
+        .iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no check {name:?}: {:?}", report.results));
+    (r.passed, r.output.clone())
+}
+
+#[tokio::test]
+async fn the_firewall_check_names_the_rule_that_differs_and_how() {
+    const CHECK: &str = "cluster firewall as configured";
+    let fake = fake();
+    let e = engine(&fake, example());
+    let o = HostOptions {
+        skip: vec!["initial_setup".into(), "setup_zfs".into()],
+        ..HostOptions::default()
+    };
+    let plan = e.plan_host(&o).await.unwrap();
+    assert!(
+        e.apply_host(&plan, &o, &NullReporter)
+            .await
+            .failed
+            .is_none()
+    );
+    assert_eq!(
+        builtin_check(&e, CHECK).await,
+        (true, "enabled with 2 rules".to_string())
+    );
+    let rules = |f: &dyn Fn(&mut Vec<phx_core::types::FirewallRule>)| {
+        fake.with(|c| f(&mut c.cluster_firewall.rules))
+    };
+    // someone changed the SSH port on the node
+    rules(&|r| r[1].dport = Some("2222".parse().unwrap()));
+    assert_eq!(
+        builtin_check(&e, CHECK).await,
+        (
+            false,
+            "rule 2 (in ACCEPT tcp dport 22 from 192.168.50.0/24 (\"SSH from the LAN\")): dport 2222 instead of 22".to_string()
+        )
+    );
+    // and opened it to everyone, with a comment of their own
+    rules(&|r| {
+        r[1].source = None;
+        r[1].comment = Some("temporary".into());
+    });
+    assert_eq!(
+        builtin_check(&e, CHECK).await.1,
+        "rule 2 (in ACCEPT tcp dport 22 from 192.168.50.0/24 (\"SSH from the LAN\")): dport 2222 instead of 22, source (unset) instead of 192.168.50.0/24, comment \"temporary\" instead of \"SSH from the LAN\""
+    );
+    // a rule is gone
+    rules(&|r| {
+        r.remove(1);
+    });
+    assert_eq!(
+        builtin_check(&e, CHECK).await.1,
+        "1 rule instead of the 2 configured; missing: in ACCEPT tcp dport 22 from 192.168.50.0/24 (\"SSH from the LAN\")"
+    );
+    // the configured rules are back, with one more
+    let configured = e
+        .inventory()
+        .hypervisor
+        .firewall
+        .as_ref()
+        .unwrap()
+        .rules
+        .clone();
+    rules(&|r| {
+        let mut extra = configured[0].clone();
+        extra.dport = Some("3128".parse().unwrap());
+        extra.comment = None;
+        *r = configured.clone();
+        r.push(extra);
+    });
+    assert_eq!(
+        builtin_check(&e, CHECK).await.1,
+        "3 rules instead of the 2 configured; not configured: in ACCEPT tcp dport 3128 from 192.168.50.0/24"
+    );
+    // in another order
+    rules(&|r| {
+        r.pop();
+        r.reverse();
+    });
+    assert_eq!(
+        builtin_check(&e, CHECK).await,
+        (
+            false,
+            "the configured rules are there, in another order".to_string()
+        )
+    );
+}
