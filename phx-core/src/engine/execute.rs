@@ -888,13 +888,38 @@ impl Engine {
                 let mut argv = vec!["/usr/bin/env".to_string()];
                 let env_req = self.script_env(gp, ExecRequest::new(Vec::<String>::new()));
                 argv.extend(env_req.env.iter().map(|(k, v)| format!("{k}={v}")));
-                argv.extend(["/bin/bash".to_string(), dest, gp.id.to_string()]);
-                vm.agent_exec(
-                    &gp.node,
-                    gp.id,
-                    &ExecRequest::new(argv).timeout(self.opts.script_timeout),
-                )
-                .await?
+                argv.extend(["/bin/bash".to_string(), dest.clone(), gp.id.to_string()]);
+                let out = vm
+                    .agent_exec(
+                        &gp.node,
+                        gp.id,
+                        &ExecRequest::new(argv).timeout(self.opts.script_timeout),
+                    )
+                    .await;
+                // the staged script goes, whether it worked or not; a leftover is only a warning
+                ctx.writes.fetch_add(1, Ordering::Relaxed);
+                let rm = vm
+                    .agent_exec(
+                        &gp.node,
+                        gp.id,
+                        &ExecRequest::new(["rm", "-f", dest.as_str()])
+                            .timeout(Duration::from_secs(60)),
+                    )
+                    .await;
+                if !rm.as_ref().is_ok_and(crate::backend::ExecOutput::success) {
+                    let msg = format!(
+                        "could not remove {dest} after the feature ({})",
+                        match &rm {
+                            Ok(o) => format!("exit {}{}", o.exit_code, tail(o, 3)),
+                            Err(e) => e.to_string(),
+                        }
+                    );
+                    ctx.reporter.report(&Event::Warning {
+                        id: Some(gp.id),
+                        message: &msg,
+                    });
+                }
+                out?
             }
         };
         self.emit(ctx, gp.id, &source, &out);

@@ -483,3 +483,99 @@ async fn firewall_rules_step(fake: &FakeBackend, inv: Inventory) -> Vec<String> 
         .map(|a| format!("{} [{}]", a.detail, a.reason))
         .collect()
 }
+
+// ----- VM features --------------------------------------------------------------------------
+
+/// VM 1001 without its dependencies (the docker feature runs in it), after `create`.
+async fn vm_with_feature(site: &Site) -> (FakeBackend, phx_core::engine::RunResult, Vec<String>) {
+    site.edit("phoenix_vm_configs.json", |v| {
+        v["vms"][1]["dependencies"] = json!([]);
+    });
+    let fake = fake();
+    let e = engine(&fake, site.inventory());
+    let (_, r, events) = apply(&e, &[1001], CREATE).await;
+    (fake, r, events)
+}
+
+fn staged(fake: &FakeBackend) -> std::path::PathBuf {
+    fake.guest_root(ids(&[1001])[0])
+        .join("tmp/phoenix_features/feature_install_docker.sh")
+}
+
+#[tokio::test]
+async fn a_vm_feature_script_is_removed_from_the_guest_after_it_ran() {
+    let site = Site::example();
+    let (fake, r, events) = vm_with_feature(&site).await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    assert_eq!(events, Vec::<String>::new());
+    // it ran (its marker is there), and is gone
+    let root = fake.guest_root(ids(&[1001])[0]);
+    assert!(root.join("etc/phx/docker.installed").is_file());
+    assert!(!staged(&fake).exists());
+    let log = fake.with(|c| c.oplog.clone());
+    let calls: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("phoenix_features"))
+        .collect();
+    let site_dir = site.dir.path().display().to_string();
+    let calls: Vec<String> = calls
+        .iter()
+        .map(|l| l.replace(&site_dir, "[SITE]"))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "read vm.agent.exec 1001 mkdir -p /tmp/phoenix_features".to_string(),
+            format!(
+                "vm.agent.file-write 1001 /tmp/phoenix_features/feature_install_docker.sh {}B",
+                std::fs::metadata(site.dir.path().join("bin/vm_features/feature_install_docker.sh"))
+                    .unwrap()
+                    .len()
+            ),
+            "read vm.agent.exec 1001 /usr/bin/env PHX_GUEST_ID=1001 PHX_GUEST_KIND=vm PHX_NODE=pve PHX_CONFIG_DIR=[SITE]/etc /bin/bash /tmp/phoenix_features/feature_install_docker.sh 1001".to_string(),
+            "read vm.agent.exec 1001 rm -f /tmp/phoenix_features/feature_install_docker.sh".to_string(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_vm_feature_script_is_removed_too() {
+    let site = Site::example();
+    site.script(
+        "vm_features/feature_install_docker.sh",
+        "#!/usr/bin/env bash\necho \"docker: no network\" >&2\nexit 5\n",
+    );
+    let (fake, r, events) = vm_with_feature(&site).await;
+    let g = result_of(&r, 1001);
+    assert_eq!(g.outcome, Outcome::Failed);
+    assert_eq!(
+        g.error.as_deref(),
+        Some("feature: feature docker failed with exit code 5:\n    docker: no network")
+    );
+    assert_eq!(
+        events,
+        ["1001 feature failed: feature docker failed with exit code 5:\n    docker: no network"]
+    );
+    assert!(!staged(&fake).exists());
+}
+
+#[tokio::test]
+async fn a_vm_feature_script_that_cannot_be_removed_is_a_warning() {
+    let site = Site::example();
+    // the script leaves a directory where it was: `rm -f` cannot remove that
+    site.script(
+        "vm_features/feature_install_docker.sh",
+        "#!/usr/bin/env bash\nset -e\nrm \"$0\"\nmkdir \"$0\"\ntouch \"$0/keep\"\necho \"docker: installed\"\n",
+    );
+    let (fake, r, events) = vm_with_feature(&site).await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    assert_eq!(result_of(&r, 1001).outcome, Outcome::Changed);
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert!(
+        events[0].starts_with(
+            "1001 warning: could not remove /tmp/phoenix_features/feature_install_docker.sh after the feature (exit 1:\n    rm: cannot remove "
+        ),
+        "{events:#?}"
+    );
+    assert!(staged(&fake).is_dir());
+}
