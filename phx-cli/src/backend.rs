@@ -200,18 +200,6 @@ fn open_sim(g: &GlobalArgs) -> anyhow::Result<Opened> {
     let lock = lock_state(&path)?;
     let fake = FakeBackend::open(&path)
         .with_context(|| format!("opening the simulated cluster {}", path.display()))?;
-    let latency = match std::env::var("PHX_SIM_LATENCY_MS") {
-        Ok(v) => v.trim().parse::<u64>().map_err(|_| {
-            usage(format!(
-                "PHX_SIM_LATENCY_MS={v:?} is not a number of milliseconds"
-            ))
-        })?,
-        Err(_) => 200,
-    };
-    let faults = match std::env::var("PHX_SIM_FAULTS") {
-        Ok(v) if !v.trim().is_empty() => parse_faults(&v)?,
-        _ => Vec::new(),
-    };
     fake.with(|c| {
         c.set_latency_ms(latency);
         c.faults.clear();
