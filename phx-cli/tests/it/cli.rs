@@ -25,11 +25,26 @@ fn help_of_every_command() {
         &["lxc", "test"],
         &["lxc", "snapshot"],
         &["lxc", "snapshot", "create"],
+        &["lxc", "snapshot", "list"],
         &["lxc", "snapshot", "rollback"],
+        &["lxc", "snapshot", "delete"],
         &["lxc", "exec"],
         &["vm"],
         &["vm", "create"],
+        &["vm", "reconfigure"],
+        &["vm", "start"],
+        &["vm", "stop"],
+        &["vm", "restart"],
         &["vm", "delete"],
+        &["vm", "status"],
+        &["vm", "list"],
+        &["vm", "test"],
+        &["vm", "snapshot"],
+        &["vm", "snapshot", "create"],
+        &["vm", "snapshot", "list"],
+        &["vm", "snapshot", "rollback"],
+        &["vm", "snapshot", "delete"],
+        &["vm", "exec"],
         &["hypervisor"],
         &["hypervisor", "setup"],
         &["hypervisor", "test"],
@@ -583,12 +598,27 @@ fn completions_are_generated() {
 #[test]
 fn version_and_help_touch_neither_config_nor_backend() {
     let w = World::new();
-    let mut c = w.cmd(&["--version"]);
-    c.env("PHX_CONFIG_DIR", "/nonexistent")
-        .env("PHX_SIM_STATE", "/nonexistent/x.json");
-    let r = crate::support::run(c, w.dir.path());
-    assert_eq!(r.code, 0);
-    assert!(r.stdout.starts_with("phx "));
+    for (args, starts) in [
+        (&["--version"][..], "phx "),
+        (
+            &["--help"],
+            "Orchestrate Proxmox VE containers, VMs and the host from the Phoenix Hypervisor configs",
+        ),
+        (
+            &["lxc", "delete", "--help"],
+            "Destroy guests and their disks",
+        ),
+    ] {
+        let mut c = w.cmd(args);
+        c.env("PHX_CONFIG_DIR", "/nonexistent")
+            .env("PHX_SIM_STATE", "/nonexistent/x.json");
+        let r = crate::support::run(c, w.dir.path());
+        assert_eq!(r.code, 0, "{args:?}\n{}", r.render());
+        assert!(r.stdout.starts_with(starts), "{args:?}\n{}", r.render());
+        assert_eq!(r.stderr, "", "{args:?}");
+    }
+    assert!(!w.state().exists());
+    assert!(!w.dir.path().join("state").exists(), "no lock, no log");
 }
 
 #[test]
