@@ -113,20 +113,96 @@ fn pct_over_ssh_quotes_every_argument() {
     let r = run(c, w.dir.path());
     assert_eq!(r.code, 0, "{}", r.render());
     let log = std::fs::read_to_string(w.dir.path().join("ssh.log")).unwrap();
-    // every command went to the target; arguments with spaces arrive as one word
-    assert!(log.lines().all(|l| l.starts_with("root@pve1 ")), "{log}");
-    assert!(
-        log.contains("'pct' 'create' '900'") || log.contains("pct create 900"),
-        "{log}"
+    let log = log.replace(&w.dir.path().display().to_string(), "[TMP]");
+    // every command went to the target, as one string for the remote shell
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.iter().all(|l| l.starts_with("root@pve1 ")), "{log}");
+    // exactly as sent: words that need no quoting as they are, the others in single quotes
+    for want in [
+        "root@pve1 pct create 900 local:vztmpl/debian-12-standard_12.12-1_amd64.tar.zst --cores 1 --features nesting=1 --hostname Base-Template --memory 1024 --nameserver 9.9.9.9 --net0 name=eth0,bridge=vmbr0,gw=192.168.50.1,hwaddr=52:54:00:50:00:C8,ip=192.168.50.200/24,type=veth --onboot 0 --rootfs local-lvm:8 --startup order=0,up=0,down=0 --storage local-lvm --unprivileged 1",
+        "root@pve1 pct set 900 --description '[phx] features=base_setup'",
+        "root@pve1 pct snapshot 900 golden --description 'phx template snapshot'",
+        "root@pve1 pvesh create /nodes/pve/lxc/101/firewall/rules --pos 1 --type in --action ACCEPT --enable 1 --proto tcp --dport 53 --source 192.168.50.0/24 --comment 'DNS over TCP from the LAN' --output-format json",
+        "root@pve1 pct exec 101 --keep-env 0 -- env PHX_GUEST_ID=101 PHX_GUEST_KIND=lxc PHX_NODE=pve PHX_CONFIG_DIR=[TMP]/etc /tmp/phoenix_run/homelab_dns.sh 101",
+        "root@pve1 pct set 101 --description '[phx] features=base_setup,dns_server app=homelab_dns.sh@7ea24fa8070d91d3'",
+    ] {
+        assert_eq!(
+            lines.iter().filter(|l| **l == want).count(),
+            1,
+            "{want}\nnot once in:\n{log}"
+        );
+    }
+    // and the remote shell splits them back into the words phx meant
+    let words = |prefix: &str| -> Vec<String> {
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in:\n{log}"));
+        shell_words(line.trim_start_matches("root@pve1 "))
+    };
+    assert_eq!(
+        words("root@pve1 pct snapshot 900"),
+        [
+            "pct",
+            "snapshot",
+            "900",
+            "golden",
+            "--description",
+            "phx template snapshot"
+        ]
     );
-    let exec = log
-        .lines()
-        .find(|l| l.contains("--description"))
-        .unwrap_or("");
-    assert!(
-        exec.contains("'[phx] features=base_setup'") || exec.is_empty(),
-        "{exec}"
+    assert_eq!(
+        words("root@pve1 pvesh create /nodes/pve/lxc/101/firewall/rules --pos 1 "),
+        [
+            "pvesh",
+            "create",
+            "/nodes/pve/lxc/101/firewall/rules",
+            "--pos",
+            "1",
+            "--type",
+            "in",
+            "--action",
+            "ACCEPT",
+            "--enable",
+            "1",
+            "--proto",
+            "tcp",
+            "--dport",
+            "53",
+            "--source",
+            "192.168.50.0/24",
+            "--comment",
+            "DNS over TCP from the LAN",
+            "--output-format",
+            "json"
+        ]
     );
+}
+
+/// How a POSIX shell splits a command line quoted with single quotes (`'\''` for a quote) and
+/// backslashes: the argv the remote side runs.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => words.extend(word.take()),
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    w.push(q);
+                }
+            }
+            '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
 }
 
 /// Config values are data: shell syntax in them reaches the node and the guest as literal
