@@ -14,9 +14,8 @@
 //! The example's graph: 900 (template) → 101 → 102 → 1001 → 103, 9000 (VM template) → 1001.
 //! 9000 and the container chain 900 → 101 → 102 are independent of each other.
 //!
-//! Test knobs of `phx` used here: `PHX_SIM_LATENCY_MS`, `PHX_SIM_FAULTS` (README), and the
-//! hidden `PHX_RETRY_DELAY_MS` (first wait of the retry rule) and `PHX_TASK_TIMEOUT_MS` (how
-//! long phx waits for one Proxmox task).
+//! Knobs of `phx` used here: `--task-timeout`, `PHX_SIM_LATENCY_MS`, `PHX_SIM_FAULTS`
+//! (README), and the hidden `PHX_RETRY_DELAY_MS` (the first wait of the retry rule).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -934,9 +933,10 @@ fn a_dead_port_fails_with_the_address_and_what_to_do() {
 fn the_api_going_away_mid_run_fails_the_guests_and_a_rerun_finishes() {
     let mut rig = Rig::api();
     rig.set_latency(100);
-    let mut c = rig.cmd(&["up", "-o", "json"]);
-    c.env("PHX_TASK_TIMEOUT_MS", "1500");
-    let child = c.spawn().unwrap();
+    let child = rig
+        .cmd(&["up", "-o", "json", "--task-timeout", "1500ms"])
+        .spawn()
+        .unwrap();
     wait_until("a task to run", Duration::from_secs(20), || {
         rig.peek().tasks.iter().any(|t| t.exitstatus.is_none())
     });
@@ -972,9 +972,7 @@ scenario!(a_task_slower_than_its_timeout_fails_its_guest_and_is_not_sent_again: 
 fn a_task_slower_than_its_timeout_fails_its_guest_and_is_not_sent_again(rig: Rig) {
     let before = rig.calls();
     rig.fail_next("vm.create", Fault::Slow { ms: 2500 });
-    let mut c = rig.cmd(&["up", "-o", "json"]);
-    c.env("PHX_TASK_TIMEOUT_MS", "1000");
-    let r = rig.run_cmd(c);
+    let r = rig.run(&["up", "-o", "json", "--task-timeout", "1s"]);
     assert_eq!(r.code, 3, "{}", r.all());
     let o = assert_outcomes(&r, &[9000], &[1001, 103]);
     let e = &o[&9000].1;
