@@ -4,5 +4,6 @@ mod config;
 mod config_invalid;
 mod example;
 mod graph_props;
+mod propstr;
 mod support;
 mod type_props;

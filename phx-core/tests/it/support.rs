@@ -18,6 +18,12 @@ pub fn phoenix_fixtures() -> Option<PathBuf> {
     fixtures_from_env("PHX_PHOENIX_FIXTURES", "phoenix")
 }
 
+/// The captured Proxmox outputs: `$PHX_PVE_SAMPLES`, else `shared/fixtures/pve-samples` next to
+/// the workspace. See [`fixtures_dir`].
+pub fn pve_samples() -> Option<PathBuf> {
+    fixtures_from_env("PHX_PVE_SAMPLES", "pve-samples")
+}
+
 #[expect(clippy::print_stderr, reason = "a skipped test says why on stderr")]
 fn fixtures_from_env(var: &str, name: &str) -> Option<PathBuf> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
