@@ -1,5 +1,6 @@
 //! Integration tests of phx-core (one binary).
 
+mod boot_order;
 mod config;
 mod config_invalid;
 mod example;
