@@ -328,3 +328,138 @@ async fn the_firewall_check_names_the_rule_that_differs_and_how() {
         )
     );
 }
+
+/// What a host step printed, per line.
+#[derive(Default)]
+struct HostOutput(std::sync::Mutex<Vec<String>>);
+
+impl phx_core::report::Reporter for HostOutput {
+    fn report(&self, e: &phx_core::report::Event<'_>) {
+        if let phx_core::report::Event::HostOutput { source, line } = e {
+            self.0.lock().unwrap().push(format!("{source}: {line}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_zfs_step_is_destructive_only_with_allow_destructive() {
+    // the config asking for destructive operations is not enough: only the operator's flag is
+    let etc = tempfile::tempdir().unwrap();
+    for f in [
+        "phoenix_hypervisor_config.json",
+        "phoenix_lxc_configs.json",
+        "phoenix_vm_configs.json",
+    ] {
+        std::fs::copy(
+            repo().join("examples/homelab/etc").join(f),
+            etc.path().join(f),
+        )
+        .unwrap();
+    }
+    let hv = etc.path().join("phoenix_hypervisor_config.json");
+    let text = std::fs::read_to_string(&hv).unwrap().replacen(
+        "\"zfs\": {",
+        "\"zfs\": {\n        \"settings\": { \"allow_destructive_operations\": true },",
+        1,
+    );
+    std::fs::write(&hv, text).unwrap();
+    let inv = || {
+        Inventory::load(&LoadOptions {
+            config_dir: etc.path().to_path_buf(),
+            scripts_dir: Some(repo().join("examples/homelab/bin")),
+        })
+        .unwrap()
+    };
+    assert!(inv().hypervisor.zfs.as_ref().unwrap().allow_destructive);
+    for (allow, mode, env) in [(false, "safe", "0"), (true, "force-destructive", "1")] {
+        let fake = fake();
+        let e = engine(&fake, inv());
+        let o = HostOptions {
+            only: vec!["setup_zfs".into()],
+            allow_destructive: allow,
+            ..HostOptions::default()
+        };
+        let plan = e.plan_host(&o).await.unwrap();
+        let args: Vec<String> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match &a.step {
+                phx_core::engine::host::HostStep::Script { name, args, .. }
+                    if name == "hypervisor_feature_setup_zfs" =>
+                {
+                    Some(args.join(" "))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            args,
+            [format!("--config {} --mode {mode}", hv.display())],
+            "allow_destructive {allow}"
+        );
+        let out = HostOutput::default();
+        let r = e.apply_host(&plan, &o, &out).await;
+        assert!(r.failed.is_none(), "{}", result_lines(&r));
+        let lines = out.0.lock().unwrap().clone();
+        assert_eq!(
+            lines.first().map(String::as_str),
+            Some(
+                format!(
+                    "hypervisor_feature_setup_zfs: zfs: mode {mode} (destructive operations {env})"
+                )
+                .as_str()
+            ),
+            "{lines:#?}"
+        );
+    }
+}
+
+/// The Phoenix configs as of commit c6672e0, under the standard names.
+fn c6672e0_config(fixtures: &std::path::Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "phoenix_hypervisor_config.json",
+        "phoenix_lxc_configs.json",
+        "phoenix_vm_configs.json",
+    ] {
+        let old = name.replace(".json", ".c6672e0.json");
+        std::fs::copy(fixtures.join(old), dir.path().join(name)).unwrap();
+    }
+    dir
+}
+
+#[tokio::test]
+async fn setup_with_the_c6672e0_fixture_config() {
+    let Some(fixtures) = fixtures_dir() else {
+        return;
+    };
+    let etc = c6672e0_config(&fixtures);
+    let inv = Inventory::load(&LoadOptions {
+        config_dir: etc.path().to_path_buf(),
+        scripts_dir: Some(std::env::temp_dir().join("phx-no-host-steps")),
+    })
+    .unwrap();
+    let fake = fake();
+    let e = engine(&fake, inv);
+    let plan = e.plan_host(&HostOptions::default()).await.unwrap();
+    insta::assert_snapshot!("host_plan_fixtures_c6672e0", plan_lines(&plan));
+    let r = e
+        .apply_host(&plan, &HostOptions::default(), &NullReporter)
+        .await;
+    assert!(r.failed.is_none(), "{}", result_lines(&r));
+    assert_eq!(r.done.len(), plan.actions.len());
+    let again = e.plan_host(&HostOptions::default()).await.unwrap();
+    assert!(again.actions.is_empty(), "{}", plan_lines(&again));
+    let report = e
+        .test_host(Some(phx_core::engine::host::BUILTIN_SUITE), &NullReporter)
+        .await
+        .unwrap();
+    let failed: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| format!("{}: {}", r.name, r.output))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(report.results.len() >= 5, "{:?}", report.results);
+}
