@@ -23,21 +23,26 @@ pub fn example() -> Inventory {
     .expect("the example config is valid")
 }
 
-/// The real Phoenix fixtures, when available (CI sets PHX_PHOENIX_FIXTURES).
+/// The real Phoenix fixtures (CI sets PHX_PHOENIX_FIXTURES), else `shared/fixtures/phoenix`
+/// next to the workspace. `None` (skip) only when the variable is unset and there is no
+/// `shared` directory: a fixtures dir that is named or expected but missing fails the test.
 pub fn fixtures_dir() -> Option<PathBuf> {
-    let d = std::env::var_os("PHX_PHOENIX_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/fixtures/phoenix"));
+    let shared = repo().join("../shared");
+    let d = match std::env::var_os("PHX_PHOENIX_FIXTURES") {
+        Some(d) => PathBuf::from(d),
+        None if !shared.exists() => {
+            eprintln!("skipping: no shared/ next to the workspace; set PHX_PHOENIX_FIXTURES");
+            return None;
+        }
+        None => shared.join("fixtures/phoenix"),
+    };
     let d = if d.is_relative() { repo().join(d) } else { d };
-    if d.join("phoenix_lxc_configs.json").is_file() {
-        Some(d)
-    } else {
-        eprintln!(
-            "skipping: Phoenix fixtures dir {} not found; set PHX_PHOENIX_FIXTURES",
-            d.display()
-        );
-        None
-    }
+    assert!(
+        d.join("phoenix_lxc_configs.json").is_file(),
+        "no Phoenix fixtures in {} (PHX_PHOENIX_FIXTURES)",
+        d.display()
+    );
+    Some(d)
 }
 
 pub fn ids(v: &[u32]) -> Vec<GuestId> {
