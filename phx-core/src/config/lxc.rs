@@ -421,8 +421,9 @@ fn parse_one(id: GuestId, mut o: Obj<'_>, s: &mut Sink) -> Option<LxcSpec> {
         s.warn(&o.path.key("unprivileged"), "required", "\"unprivileged\" is not set; phx creates the container unprivileged (the Proxmox 9 default)");
     }
     let start_at_boot = o.opt_bool(s, "start_at_boot").unwrap_or(false);
-    let boot_order = o.opt_uint(s, "boot_order");
-    let boot_delay = o.opt_uint(s, "boot_delay");
+    // Proxmox's `startup` order and delays are 32-bit.
+    let boot_order = o.opt_uint_max(s, "boot_order", u32::MAX.into());
+    let boot_delay = o.opt_uint_max(s, "boot_delay", u32::MAX.into());
     let features = names_list(&mut o, s, "features");
     let application_script = o
         .opt_str(s, "application_script")
@@ -549,6 +550,24 @@ pub(crate) fn positive(
     } else {
         o.opt_uint(s, key)
     };
+    let max = match key {
+        // Proxmox's limit for a container (pve-container `cores`: 1..=8192); no VM has more.
+        "cores" => 8192,
+        // A size in GiB whose bytes still fit in 64 bits (16 EiB).
+        k if k.ends_with("_gb") => u64::MAX >> 30,
+        _ => u64::MAX,
+    };
+    if let Some(n) = v
+        && n > max
+    {
+        s.error(
+            &o.path.key(key),
+            "too-large",
+            format!("{key} {n} is too large (at most {max})"),
+        );
+        o.failed = true;
+        return None;
+    }
     if v == Some(0) {
         s.error(
             &o.path.key(key),

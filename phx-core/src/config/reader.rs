@@ -204,15 +204,36 @@ impl<'v> Obj<'v> {
     /// An optional non-negative integer; tolerates numeric strings (`"16"`).
     pub(crate) fn opt_uint(&mut self, s: &mut Sink, key: &'static str) -> Option<u64> {
         let (v, p) = self.raw(key)?;
+        // Whole numbers written as floats (`4096.0`, `1e3`) are fine; beyond u64 they are
+        // too large, never silently cut to u64::MAX.
+        const U64_END: f64 = 18_446_744_073_709_551_616.0;
+        let too_large = |f: f64| f >= U64_END;
         let parsed = match v {
             Json::Number(n) => n.as_u64().or_else(|| {
                 n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && !too_large(*f))
                     .map(|f| f as u64)
             }),
             Json::String(x) => x.trim().parse::<u64>().ok(),
             _ => None,
         };
+        let huge = match v {
+            Json::Number(n) => n.as_u64().is_none() && n.as_f64().is_some_and(too_large),
+            Json::String(x) => {
+                let t = x.trim();
+                !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) && parsed.is_none()
+            }
+            _ => false,
+        };
+        if huge {
+            self.failed = true;
+            s.error(
+                &p,
+                "too-large",
+                format!("{} is too large (at most {})", type_name(v), u64::MAX),
+            );
+            return None;
+        }
         if parsed.is_none() {
             let negative = v.as_i64().is_some_and(|n| n < 0) || v.as_f64().is_some_and(|f| f < 0.0);
             self.failed = true;
@@ -231,6 +252,26 @@ impl<'v> Obj<'v> {
             }
         }
         parsed
+    }
+
+    /// An optional non-negative integer of at most `max` (what Proxmox or phx can hold).
+    pub(crate) fn opt_uint_max(
+        &mut self,
+        s: &mut Sink,
+        key: &'static str,
+        max: u64,
+    ) -> Option<u64> {
+        let v = self.opt_uint(s, key)?;
+        if v > max {
+            self.failed = true;
+            s.error(
+                &self.path.key(key),
+                "too-large",
+                format!("{key} {v} is too large (at most {max})"),
+            );
+            return None;
+        }
+        Some(v)
     }
 
     /// A required non-negative integer.

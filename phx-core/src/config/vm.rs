@@ -327,8 +327,9 @@ fn parse_one(id: Option<GuestId>, mut o: Obj<'_>, d: &VmDefaults, s: &mut Sink) 
         }
     }
     let start_at_boot = o.opt_bool(s, "start_at_boot").unwrap_or(false);
-    let boot_order = o.opt_uint(s, "boot_order");
-    let boot_delay = o.opt_uint(s, "boot_delay");
+    // Proxmox's `startup` order and delays are 32-bit.
+    let boot_order = o.opt_uint_max(s, "boot_order", u32::MAX.into());
+    let boot_delay = o.opt_uint_max(s, "boot_delay", u32::MAX.into());
     let features = names_list(&mut o, s, "features");
     let network = parse_network(&mut o, s);
     let ci_user = match o.obj(s, "user_config") {
