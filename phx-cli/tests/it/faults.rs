@@ -845,6 +845,26 @@ fn a_lost_answer_after_the_call_went_through_is_not_sent_twice(rig: Rig) {
     assert_rerun_converges(&rig);
 }
 
+scenario!(a_lost_answer_to_a_destroy_counts_as_done: sim, api);
+
+fn a_lost_answer_to_a_destroy_counts_as_done(rig: Rig) {
+    let r = rig.up();
+    assert_eq!(r.code, 0, "{}", r.all());
+    let before = rig.calls();
+    rig.fail_next("lxc.destroy", Fault::LostResponse { status: 596 });
+    let r = rig.run(&["lxc", "delete", "103", "--yes", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(outcomes(&r.json())[&103].0, "changed", "{}", r.all());
+    let after = rig.calls();
+    // the retry meets "does not exist": the first destroy went through
+    assert_eq!(delta(&before, &after, "lxc.destroy"), 2);
+    rig.with(|c| {
+        assert!(!c.guests.contains_key(&103));
+        let destroys = c.tasks.iter().filter(|t| t.kind == "vzdestroy").count();
+        assert_eq!(destroys, 1, "one destroy task");
+    });
+}
+
 scenario!(a_transient_proxy_error_is_retried: sim, api);
 
 fn a_transient_proxy_error_is_retried(rig: Rig) {
