@@ -10,6 +10,7 @@ pub mod sim;
 pub mod status;
 pub mod up;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 
 use phx_core::config::Inventory;
@@ -143,12 +144,24 @@ pub async fn run_op(
     op: Operation,
     verb: &str,
 ) -> anyhow::Result<u8> {
+    Ok(run_op_settled(ctx, kind, ids, op, verb).await?.0)
+}
+
+/// [`run_op`], also returning the guests the run found converged (unchanged, no notes): what
+/// it read of them still stands, so a status table after it need not read them again.
+pub async fn run_op_settled(
+    ctx: &mut Ctx,
+    kind: Option<GuestKind>,
+    ids: &[GuestId],
+    op: Operation,
+    verb: &str,
+) -> anyhow::Result<(u8, BTreeSet<GuestId>)> {
     let inv = ctx.inventory()?;
     check_ids(&inv, kind, ids, verb)?;
     let engine = ctx.engine(inv)?;
     let plan = engine.plan(ids, op).await?;
     if ctx.g.dry_run {
-        return show_checked_plan(ctx, &engine, &plan);
+        return Ok((show_checked_plan(ctx, &engine, &plan)?, BTreeSet::new()));
     }
     engine.preflight(&plan)?;
     if let Operation::Delete { .. } = op {
@@ -180,5 +193,11 @@ pub async fn run_op(
     } else {
         ctx.out.text(&result_human(&ctx.out, &result));
     }
-    Ok(exit_for(&result))
+    let settled = result
+        .guests
+        .iter()
+        .filter(|g| g.outcome == Outcome::Unchanged && g.notes.is_empty() && g.error.is_none())
+        .map(|g| g.id)
+        .collect();
+    Ok((exit_for(&result), settled))
 }

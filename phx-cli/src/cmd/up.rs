@@ -4,7 +4,7 @@ use clap::Args;
 use phx_core::engine::Operation;
 use phx_core::types::GuestId;
 
-use crate::cmd::guest::status::{rows, status_table};
+use crate::cmd::guest::status::{rows_settled, status_table};
 use crate::context::Ctx;
 
 #[derive(Debug, Args)]
@@ -19,10 +19,11 @@ pub struct UpArgs {
 
 pub async fn run(ctx: &mut Ctx, a: UpArgs) -> anyhow::Result<u8> {
     ctx.rerun_features = a.rerun_features;
-    let code = crate::cmd::run_op(ctx, None, &a.ids, Operation::Up, "up").await?;
+    let (code, settled) =
+        crate::cmd::run_op_settled(ctx, None, &a.ids, Operation::Up, "up").await?;
     if !ctx.out.json() && !ctx.g.dry_run && !ctx.cancel.is_cancelled() {
         // the run's result (and exit code) stands when the cluster cannot be read afterwards
-        match rows(ctx, None, &a.ids).await {
+        match rows_settled(ctx, None, &a.ids, &settled).await {
             Ok(rows) => ctx
                 .out
                 .text(&format!("\n{}", status_table(&ctx.out, &rows))),

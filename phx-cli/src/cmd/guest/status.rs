@@ -1,5 +1,7 @@
 //! `phx status`, `phx lxc status`, `phx vm status`: defined guests with actual state and drift.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 
 use phx_core::engine::{Operation, Step};
@@ -29,6 +31,17 @@ pub async fn rows(
     kind: Option<GuestKind>,
     ids: &[GuestId],
 ) -> anyhow::Result<Vec<Row>> {
+    rows_settled(ctx, kind, ids, &BTreeSet::new()).await
+}
+
+/// [`rows`], leaving `settled` guests (just found converged by a run) out of the drift plan:
+/// they have no drift, and reading each of them again would double a no-op `up`'s reads.
+pub async fn rows_settled(
+    ctx: &mut Ctx,
+    kind: Option<GuestKind>,
+    ids: &[GuestId],
+    settled: &BTreeSet<GuestId>,
+) -> anyhow::Result<Vec<Row>> {
     let inv = ctx.inventory()?;
     check_ids(&inv, kind, ids, "status")?;
     let wanted: Vec<GuestId> = if ids.is_empty() {
@@ -40,14 +53,25 @@ pub async fn rows(
         ids.to_vec()
     };
     let engine = ctx.engine(inv)?;
-    let plan = engine
-        .plan(
-            &wanted,
-            Operation::Converge {
-                require_existing: false,
-            },
+    let to_plan: Vec<GuestId> = wanted
+        .iter()
+        .copied()
+        .filter(|id| !settled.contains(id))
+        .collect();
+    let plan = if to_plan.is_empty() && !wanted.is_empty() {
+        None
+    } else {
+        Some(
+            engine
+                .plan(
+                    &to_plan,
+                    Operation::Converge {
+                        require_existing: false,
+                    },
+                )
+                .await?,
         )
-        .await?;
+    };
     let listing = engine.backend().guests().await?;
     let mut out = Vec::new();
     for id in &wanted {
@@ -55,7 +79,7 @@ pub async fn rows(
             continue;
         };
         let actual = listing.iter().find(|s| s.id == *id);
-        let gp = plan.guest(*id);
+        let gp = plan.as_ref().and_then(|p| p.guest(*id));
         let mut drift = Vec::new();
         if let Some(gp) = gp {
             if let Some(e) = &gp.error {
