@@ -226,6 +226,40 @@ pub(crate) fn parse_guest_firewall(o: &mut Obj<'_>, s: &mut Sink) -> Option<Gues
     Some(GuestFirewall { enabled, rules })
 }
 
+/// A site script named relative to the scripts dir (`application_script`, a test's `path`, a
+/// health check's `script`): ASCII letters, digits, '.', '_', '-' and '+' in '/'-separated
+/// segments, never absolute and never `..`. phx runs scripts as argv, but the name must not
+/// reach a file outside the scripts dir or hold characters a shell would read.
+pub(crate) fn script_path(v: &Json<'_>, p: &JsonPath, s: &mut Sink) -> Option<String> {
+    let Json::String(x) = v else {
+        s.error(
+            p,
+            "type",
+            format!("expected a string, found {}", type_name(v)),
+        );
+        return None;
+    };
+    let ok = !x.starts_with('/')
+        && x.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'))
+        });
+    if ok {
+        Some(x.to_string())
+    } else {
+        s.error(
+            p,
+            "value",
+            format!("{x:?} is not a script path under the scripts dir (relative, no '..'; letters, digits, '.', '_', '-', '+' and '/')"),
+        );
+        None
+    }
+}
+
 /// `tests: {suite: [{name, type, path}]}`.
 pub(crate) fn parse_tests(o: &mut Obj<'_>, s: &mut Sink) -> BTreeMap<String, Vec<TestCase>> {
     let mut out = BTreeMap::new();
@@ -260,7 +294,11 @@ pub(crate) fn parse_tests(o: &mut Obj<'_>, s: &mut Sink) -> BTreeMap<String, Vec
             };
             let name = t.req_str(s, "name");
             let kind = t.opt_str(s, "type").unwrap_or_else(|| "script".into());
-            let path = t.req_str(s, "path");
+            let path = match t.raw("path") {
+                Some((v, p)) => script_path(v, &p, s),
+                None => t.req_str(s, "path"),
+            };
+            t.failed |= path.is_none();
             if kind != "script" {
                 s.error(
                     &t.path.key("type"),
@@ -313,7 +351,13 @@ pub(crate) fn parse_host_checks(o: &mut Obj<'_>, s: &mut Sink) -> Vec<HostCheck>
         let Some(mut h) = Obj::of(v, p, s) else {
             continue;
         };
-        let script = h.req_str(s, "script");
+        let script = match h.raw("script") {
+            Some((v, p)) => script_path(v, &p, s),
+            None => h.req_str(s, "script"),
+        };
+        if script.is_none() {
+            o.failed = true;
+        }
         let name = h
             .opt_str(s, "name")
             .or_else(|| script.clone())

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::common::{
     GuestFirewall, HealthCheck, HostCheck, TestCase, TraefikService, enum_value,
     parse_guest_firewall, parse_health_check, parse_host_checks, parse_tests, parse_traefik,
+    script_path,
 };
 use super::finding::{JsonPath, Sink};
 use super::json::Json;
@@ -425,9 +426,15 @@ fn parse_one(id: GuestId, mut o: Obj<'_>, s: &mut Sink) -> Option<LxcSpec> {
     let boot_order = o.opt_uint_max(s, "boot_order", u32::MAX.into());
     let boot_delay = o.opt_uint_max(s, "boot_delay", u32::MAX.into());
     let features = names_list(&mut o, s, "features");
-    let application_script = o
-        .opt_str(s, "application_script")
-        .filter(|x| !x.trim().is_empty());
+    let application_script = match o.raw("application_script") {
+        None => None,
+        Some((Json::String(x), _)) if x.trim().is_empty() => None,
+        Some((v, p)) => {
+            let path = script_path(v, &p, s);
+            o.failed |= path.is_none();
+            path
+        }
+    };
     let pct_items = o.str_list(s, "pct_options");
     let pct_options = match LxcFeatures::from_items(pct_items.iter().map(|(x, _)| x.as_str())) {
         Ok(f) => f,
@@ -592,14 +599,15 @@ pub(crate) fn id_list(o: &mut Obj<'_>, s: &mut Sink, key: &'static str) -> Vec<G
     out
 }
 
-/// A list of script names (features): non-empty, no path separators.
+/// A list of script names (features): ASCII letters, digits, '_' and '-', as the message
+/// says; a path, a space or a shell character is not a feature.
 pub(crate) fn names_list(o: &mut Obj<'_>, s: &mut Sink, key: &'static str) -> Vec<String> {
     let mut out = Vec::new();
     for (name, p) in o.str_list(s, key) {
         if name.is_empty()
-            || name.contains('/')
-            || name.contains("..")
-            || name.chars().any(char::is_whitespace)
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
             s.error(&p, "value", format!("{name:?} is not a feature name (letters, digits, '_' and '-'; no paths or spaces)"));
             o.failed = true;
