@@ -260,6 +260,41 @@ pub(crate) fn script_path(v: &Json<'_>, p: &JsonPath, s: &mut Sink) -> Option<St
     }
 }
 
+/// A name phx writes into a Proxmox property string (`bridge=vmbr0`, `name=eth0`,
+/// `import-from=...`): ASCII letters, digits, '-', '_' and '.' (Proxmox's `pve-bridge-id`
+/// pattern), so it can neither end its item (',') nor add a key of its own ('=').
+pub(crate) fn plain_name(
+    o: &mut Obj<'_>,
+    s: &mut Sink,
+    key: &'static str,
+    what: &str,
+) -> Option<String> {
+    let (v, p) = o.raw(key)?;
+    let Json::String(x) = v else {
+        s.error(
+            &p,
+            "type",
+            format!("expected a string, found {}", type_name(v)),
+        );
+        o.failed = true;
+        return None;
+    };
+    let ok = !x.is_empty()
+        && x.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Some(x.to_string())
+    } else {
+        s.error(
+            &p,
+            "value",
+            format!("{x:?} is not {what} (letters, digits, '-', '_' and '.')"),
+        );
+        o.failed = true;
+        None
+    }
+}
+
 /// `tests: {suite: [{name, type, path}]}`.
 pub(crate) fn parse_tests(o: &mut Obj<'_>, s: &mut Sink) -> BTreeMap<String, Vec<TestCase>> {
     let mut out = BTreeMap::new();

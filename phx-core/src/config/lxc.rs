@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::common::{
     GuestFirewall, HealthCheck, HostCheck, TestCase, TraefikService, enum_value,
     parse_guest_firewall, parse_health_check, parse_host_checks, parse_tests, parse_traefik,
-    script_path,
+    plain_name, script_path,
 };
 use super::finding::{JsonPath, Sink};
 use super::json::Json;
@@ -444,14 +444,34 @@ fn parse_one(id: GuestId, mut o: Obj<'_>, s: &mut Sink) -> Option<LxcSpec> {
             LxcFeatures::default()
         }
     };
-    let lxc_options = o
-        .str_list(s, "lxc_options")
-        .into_iter()
-        .map(|(x, _)| x)
-        .collect();
+    let lxc_items = o.str_list(s, "lxc_options");
     let apparmor_profile = o
         .opt_str(s, "apparmor_profile")
         .filter(|x| !x.trim().is_empty());
+    // Both become lines of /etc/pve/lxc/<id>.conf: a line break would add lines of its own.
+    if let Some(x) = &apparmor_profile
+        && x.chars().any(char::is_control)
+    {
+        s.error(
+            &o.path.key("apparmor_profile"),
+            "value",
+            format!(
+                "{x:?} holds a line break or control character; an AppArmor profile is one name"
+            ),
+        );
+        o.failed = true;
+    }
+    for (x, p) in &lxc_items {
+        if x.chars().any(char::is_control) {
+            s.error(
+                p,
+                "value",
+                format!("{x:?} holds a line break or control character; each lxc_options item is one line of the container's config"),
+            );
+            o.failed = true;
+        }
+    }
+    let lxc_options: Vec<String> = lxc_items.into_iter().map(|(x, _)| x).collect();
     let apparmor_manages_nesting = o.opt_bool(s, "apparmor_manages_nesting").unwrap_or(false);
     let gpu_assignment = parse_gpus(&mut o, s);
     let id_maps = parse_idmaps(&mut o, s);
@@ -620,8 +640,11 @@ pub(crate) fn names_list(o: &mut Obj<'_>, s: &mut Sink, key: &'static str) -> Ve
 
 fn parse_network(o: &mut Obj<'_>, s: &mut Sink) -> Option<LxcNetwork> {
     let mut n = o.obj(s, "network_config")?;
-    let name = n.opt_str(s, "name").unwrap_or_else(|| "eth0".into());
-    let bridge = n.req_str(s, "bridge");
+    let name = plain_name(&mut n, s, "name", "an interface name").unwrap_or_else(|| "eth0".into());
+    let bridge = plain_name(&mut n, s, "bridge", "a bridge name");
+    if bridge.is_none() && !n.has("bridge") {
+        n.req_str(s, "bridge");
+    }
     let ip = n.raw("ip").and_then(|(v, p)| match v.as_str() {
         Some("dhcp") => Some(NetIp::Dhcp),
         Some("manual") => Some(NetIp::Manual),

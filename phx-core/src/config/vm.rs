@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::common::{
     GuestFirewall, HealthCheck, HostCheck, TestCase, TraefikService, enum_value,
     parse_guest_firewall, parse_health_check, parse_host_checks, parse_tests, parse_traefik,
+    plain_name,
 };
 use super::finding::{JsonPath, Sink};
 use super::json::Json;
@@ -195,7 +196,7 @@ pub(crate) fn parse_file(
                 memory_mb: positive(&mut d, s, "memory_mb", false),
                 disk_size_gb: positive(&mut d, s, "disk_size_gb", false),
                 storage_pool: d.opt_parse(s, "storage_pool"),
-                network_bridge: d.opt_str(s, "network_bridge"),
+                network_bridge: plain_name(&mut d, s, "network_bridge", "a bridge name"),
             };
             d.extra(s, &[]);
             v
@@ -272,11 +273,15 @@ fn parse_one(id: Option<GuestId>, mut o: Obj<'_>, d: &VmDefaults, s: &mut Sink) 
             Some(VmSource::Clone { from })
         }
         (None, Some(image)) => {
-            if image.contains('/') || image.contains("..") {
+            // It is written into `import-from=...` of the VM's disk: no ',' or '=' either.
+            let plain = image
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'));
+            if !plain || image.contains("..") {
                 s.error(
                     &o.path.key("template_image"),
                     "value",
-                    format!("{image:?} is not a file name (no paths)"),
+                    format!("{image:?} is not a file name (letters, digits, '-', '_', '.' and '+'; no paths)"),
                 );
                 o.failed = true;
             }
@@ -308,8 +313,7 @@ fn parse_one(id: Option<GuestId>, mut o: Obj<'_>, d: &VmDefaults, s: &mut Sink) 
     let storage_pool = o
         .opt_parse::<StorageId>(s, "storage_pool")
         .or_else(|| d.storage_pool.clone());
-    let network_bridge = o
-        .opt_str(s, "network_bridge")
+    let network_bridge = plain_name(&mut o, s, "network_bridge", "a bridge name")
         .or_else(|| d.network_bridge.clone());
     for (k, v) in [
         ("cores", cores.is_some()),
