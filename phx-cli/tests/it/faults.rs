@@ -30,7 +30,7 @@ use phx_testkit::server::{FakeServer, ServerOptions};
 use phx_testkit::{FakePve, Fault};
 use serde_json::Value;
 
-use crate::support::repo;
+use crate::support::{Run, copy_dir, repo};
 
 /// The API token the fake server accepts.
 const TOKEN: &str = "root@pam!phx=5ec7e7aa-0b1e-4c8f-9d2a-phxfaultsecret";
@@ -86,41 +86,6 @@ struct Rig {
     api: Option<Api>,
     /// `PHX_SIM_FAULTS` items for the next sim run.
     sim_faults: Mutex<Vec<String>>,
-}
-
-/// What a run printed and how it exited.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn all(&self) -> String {
-        format!(
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
-    /// The `-o json` document.
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.all()))
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 fn write_fake_ssh(dir: &Path) {
@@ -492,7 +457,7 @@ fn clean(backend: Backend) -> Clean {
     }
     let rig = Rig::new(backend);
     let r = rig.up();
-    assert_eq!(r.code, 0, "clean run on {backend:?}:\n{}", r.all());
+    assert_eq!(r.code, 0, "clean run on {backend:?}:\n{}", r.render());
     let s = Clean {
         state: rig.end_state(),
         calls: rig.calls(),
@@ -561,7 +526,7 @@ fn assert_outcomes(r: &Run, failed: &[u32], skipped: &[u32]) -> BTreeMap<u32, (S
         o.keys().copied().collect::<BTreeSet<_>>(),
         ALL.into_iter().collect(),
         "{}",
-        r.all()
+        r.render()
     );
     for (id, (outcome, error)) in &o {
         let want: &[&str] = if failed.contains(id) {
@@ -574,7 +539,7 @@ fn assert_outcomes(r: &Run, failed: &[u32], skipped: &[u32]) -> BTreeMap<u32, (S
         assert!(
             want.contains(&outcome.as_str()),
             "guest {id}: {outcome} ({error}), want {want:?}\n{}",
-            r.all()
+            r.render()
         );
         if skipped.contains(id) {
             assert!(error.starts_with("waits for "), "{id}: {error}");
@@ -588,7 +553,7 @@ fn assert_outcomes(r: &Run, failed: &[u32], skipped: &[u32]) -> BTreeMap<u32, (S
 fn assert_rerun_converges(rig: &Rig) {
     rig.clear_faults();
     let r = rig.up();
-    assert_eq!(r.code, 0, "re-run:\n{}", r.all());
+    assert_eq!(r.code, 0, "re-run:\n{}", r.render());
     let end = rig.end_state();
     for (id, g) in &end.guests {
         assert!(
@@ -685,7 +650,7 @@ fn lock_timeout_once_is_retried_and_succeeds(rig: Rig) {
     let before = rig.calls();
     rig.fail_next("lxc.create", Fault::LockTimeout);
     let r = rig.up();
-    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.render());
     assert_outcomes(&r, &[], &[]);
     let after = rig.calls();
     assert_eq!(delta(&before, &after, "lxc.create"), 2, "one retry");
@@ -701,7 +666,7 @@ fn lock_timeout_forever_fails_after_the_retry_budget(rig: Rig) {
         rig.fail_next("vm.create", Fault::LockTimeout);
     }
     let r = rig.up();
-    assert_eq!(r.code, 3, "{}", r.all());
+    assert_eq!(r.code, 3, "{}", r.render());
     let o = assert_outcomes(&r, &[9000], &[1001, 103]);
     assert_eq!(
         o[&9000].1,
@@ -709,7 +674,7 @@ fn lock_timeout_forever_fails_after_the_retry_budget(rig: Rig) {
          hint: another task holds VM 9000: wait for it to end (`qm unlock 9000` if the lock \
          is stale), then run phx again",
         "{}",
-        r.all()
+        r.render()
     );
     let after = rig.calls();
     assert_eq!(delta(&before, &after, "vm.create"), 5, "the retry budget");
@@ -733,9 +698,9 @@ fn a_proxmox_error_is_not_retried(rig: Rig) {
         },
     );
     let r = rig.up();
-    assert_eq!(r.code, 3, "{}", r.all());
+    assert_eq!(r.code, 3, "{}", r.render());
     let o = assert_outcomes(&r, &[9000], &[1001, 103]);
-    assert_eq!(o[&9000].1, format!("create: {message}"), "{}", r.all());
+    assert_eq!(o[&9000].1, format!("create: {message}"), "{}", r.render());
     let after = rig.calls();
     assert_eq!(delta(&before, &after, "vm.create"), 1, "not retried");
     assert_rerun_converges(&rig);
@@ -754,7 +719,7 @@ fn a_failed_task_is_reported_with_its_upid_and_log_and_not_retried(rig: Rig) {
         },
     );
     let r = rig.up();
-    assert_eq!(r.code, 3, "{}", r.all());
+    assert_eq!(r.code, 3, "{}", r.render());
     // 101 clones first (102 waits for it, 103 for 1001); 9000 goes on
     let o = assert_outcomes(&r, &[101], &[102, 1001, 103]);
     let e = &o[&101].1;
@@ -779,7 +744,7 @@ scenario!(a_guest_locked_by_a_backup_is_retried_then_reported: sim, pct, api);
 
 fn a_guest_locked_by_a_backup_is_retried_then_reported(rig: Rig) {
     let r = rig.up();
-    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.render());
     // a backup in stop mode holds 102: stopped, `lock: backup`
     rig.with(|c| {
         let g = c.guests.get_mut(&102).unwrap();
@@ -788,10 +753,14 @@ fn a_guest_locked_by_a_backup_is_retried_then_reported(rig: Rig) {
     });
     let before = rig.calls();
     let r = rig.up();
-    assert_eq!(r.code, 3, "{}", r.all());
+    assert_eq!(r.code, 3, "{}", r.render());
     let o = assert_outcomes(&r, &[102], &[1001, 103]);
-    assert!(o[&102].1.contains("CT is locked (backup)"), "{}", r.all());
-    assert!(o[&102].1.contains("pct unlock 102"), "{}", r.all());
+    assert!(
+        o[&102].1.contains("CT is locked (backup)"),
+        "{}",
+        r.render()
+    );
+    assert!(o[&102].1.contains("pct unlock 102"), "{}", r.render());
     let after = rig.calls();
     assert_eq!(delta(&before, &after, "lxc.start"), 5, "the retry budget");
     // the operator ends the backup (or `pct unlock 102`); the next run finishes the work
@@ -827,7 +796,7 @@ fn a_lost_answer_after_the_call_went_through_is_not_sent_twice(rig: Rig) {
         rig.fail_next(op, Fault::LostResponse { status: 596 });
     }
     let r = rig.up();
-    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.render());
     assert_outcomes(&r, &[], &[]);
     let after = rig.calls();
     let want = clean(rig.backend).calls;
@@ -849,12 +818,12 @@ scenario!(a_lost_answer_to_a_destroy_counts_as_done: sim, api);
 
 fn a_lost_answer_to_a_destroy_counts_as_done(rig: Rig) {
     let r = rig.up();
-    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.render());
     let before = rig.calls();
     rig.fail_next("lxc.destroy", Fault::LostResponse { status: 596 });
     let r = rig.run(&["lxc", "delete", "103", "--yes", "-o", "json"]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(outcomes(&r.json())[&103].0, "changed", "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.render());
+    assert_eq!(outcomes(&r.json())[&103].0, "changed", "{}", r.render());
     let after = rig.calls();
     // the retry meets "does not exist": the first destroy went through
     assert_eq!(delta(&before, &after, "lxc.destroy"), 2);
@@ -883,7 +852,7 @@ fn a_transient_proxy_error_is_retried(rig: Rig) {
         }
     }
     let r = rig.up();
-    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.render());
     assert_outcomes(&r, &[], &[]);
     let after = rig.calls();
     let want = clean(rig.backend).calls;
@@ -916,7 +885,7 @@ fn a_dropped_connection_is_retried_without_sending_an_accepted_task_twice() {
     s.drop_next_request("POST", "/nodes/pve/lxc/101/status/start", true);
     s.drop_next_request("GET", "/nodes/pve/tasks/", false);
     let r = rig.up();
-    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.render());
     assert_outcomes(&r, &[], &[]);
     let after = rig.calls();
     let want = clean(Backend::Api).calls;
@@ -938,14 +907,14 @@ fn a_dead_port_fails_with_the_address_and_what_to_do() {
     let mut c = rig.cmd(&["up"]);
     c.env("PHX_API_URL", &url);
     let r = rig.run_cmd(c);
-    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.code, 1, "{}", r.render());
     assert!(
         r.stderr.contains(&format!("error: cannot talk to {url}")),
         "{}",
-        r.all()
+        r.render()
     );
-    assert!(r.stderr.contains("Connection refused"), "{}", r.all());
-    assert!(r.stderr.contains("hint: "), "{}", r.all());
+    assert!(r.stderr.contains("Connection refused"), "{}", r.render());
+    assert!(r.stderr.contains("hint: "), "{}", r.render());
     assert!(rig.with(|c| c.guests.is_empty()));
 }
 
@@ -967,7 +936,7 @@ fn the_api_going_away_mid_run_fails_the_guests_and_a_rerun_finishes() {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
-    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.code, 1, "{}", r.render());
     let o = outcomes(&r.json());
     for (id, (outcome, error)) in &o {
         assert!(
@@ -975,7 +944,7 @@ fn the_api_going_away_mid_run_fails_the_guests_and_a_rerun_finishes() {
                 || (outcome == "failed"
                     && (error.contains("cannot talk to") || error.contains("could not be read"))),
             "{id}: {outcome} {error}\n{}",
-            r.all()
+            r.render()
         );
     }
     rig.restart_server();
@@ -993,7 +962,7 @@ fn a_task_slower_than_its_timeout_fails_its_guest_and_is_not_sent_again(rig: Rig
     let before = rig.calls();
     rig.fail_next("vm.create", Fault::Slow { ms: 2500 });
     let r = rig.run(&["up", "-o", "json", "--task-timeout", "1s"]);
-    assert_eq!(r.code, 3, "{}", r.all());
+    assert_eq!(r.code, 3, "{}", r.render());
     let o = assert_outcomes(&r, &[9000], &[1001, 103]);
     let e = &o[&9000].1;
     assert!(e.contains("timed out after 1s"), "{e}");
@@ -1056,9 +1025,9 @@ fn a_token_revoked_mid_run_fails_what_is_left_naming_the_token() {
     rig.server()
         .revoke_token_at("POST", "/nodes/pve/lxc/900/clone", TOKEN);
     let r = rig.run(&["up", "-j", "1"]);
-    assert!(!r.all().contains(TOKEN_SECRET), "{}", r.all());
+    assert!(!r.render().contains(TOKEN_SECRET), "{}", r.render());
     // 900 succeeded, so: some failed while others succeeded (also without the status table)
-    assert_eq!(r.code, 3, "{}", r.all());
+    assert_eq!(r.code, 3, "{}", r.render());
     let refused = "authentication failed: Authentication failed! (API token root@pam!phx was \
                    refused by https://127.0.0.1:";
     for row in [
@@ -1070,13 +1039,13 @@ fn a_token_revoked_mid_run_fails_what_is_left_naming_the_token() {
         "| skipped | 103  |",
         "hint: the credentials stopped working: check the API token",
     ] {
-        assert!(r.stdout.contains(row), "{row}\n{}", r.all());
+        assert!(r.stdout.contains(row), "{row}\n{}", r.render());
     }
     assert!(
         r.stderr
             .contains(&format!("WARN no status table: {refused}")),
         "{}",
-        r.all()
+        r.render()
     );
     rig.with(|c| {
         assert_eq!(c.guests.keys().copied().collect::<Vec<_>>(), [900]);
@@ -1087,7 +1056,7 @@ fn a_token_revoked_mid_run_fails_what_is_left_naming_the_token() {
     let mut c = rig.cmd(&["up", "-o", "json"]);
     c.env("PHX_API_TOKEN", SPARE_TOKEN);
     let r = rig.run_cmd(c);
-    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.render());
     assert_eq!(rig.end_state(), clean(Backend::Api).state);
     assert_created_once(&rig);
 }
@@ -1102,8 +1071,8 @@ fn an_expired_ticket_is_renewed_mid_run() {
         .env("PHX_API_USER", USER.0)
         .env("PHX_API_PASSWORD", USER.1);
     let r = rig.run_cmd(c);
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert!(!r.all().contains(USER.1), "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.render());
+    assert!(!r.render().contains(USER.1), "{}", r.render());
     let logins = rig
         .server()
         .requests()

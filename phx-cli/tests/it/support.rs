@@ -75,6 +75,12 @@ pub struct Run {
 }
 
 impl Run {
+    /// The `-o json` document on stdout.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.render()))
+    }
+
     pub fn render(&self) -> String {
         format!(
             "exit: {}\n--- stdout\n{}--- stderr\n{}",
@@ -110,7 +116,7 @@ pub fn run(mut c: Command, tmp: &Path) -> Run {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
