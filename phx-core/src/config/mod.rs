@@ -170,12 +170,37 @@ pub struct Sources {
     pub stacks: Option<String>,
 }
 
+/// The largest config file phx reads. Phoenix's files are tens of kilobytes; anything near
+/// this is not a config file (a log, a disk image, the wrong `--config-dir`).
+pub const MAX_CONFIG_BYTES: usize = 16 * 1024 * 1024;
+
+fn too_large(name: &str, bytes: u64) -> Finding {
+    Finding {
+        severity: Severity::Error,
+        file: name.into(),
+        path: String::new(),
+        check: "too-large",
+        message: format!(
+            "the file is {bytes} bytes ({:.1} MiB); phx reads config files of at most {} MiB: check that --config-dir (PHX_CONFIG_DIR) holds the Phoenix config files",
+            bytes as f64 / (1024.0 * 1024.0),
+            MAX_CONFIG_BYTES / (1024 * 1024)
+        ),
+    }
+}
+
 impl Sources {
     /// Read the files of `dir`; missing files stay `None`.
     pub fn read_dir(dir: &Path) -> Result<(Self, Vec<Finding>), crate::Error> {
         let mut findings = Vec::new();
         let mut read = |name: &str| -> Result<Option<String>, crate::Error> {
             let p = dir.join(name);
+            // Not read at all when too large (a file of gigabytes must not fill the memory).
+            if let Ok(m) = std::fs::metadata(&p)
+                && m.len() > MAX_CONFIG_BYTES as u64
+            {
+                findings.push(too_large(name, m.len()));
+                return Ok(None);
+            }
             match std::fs::read(&p) {
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(s) => Ok(Some(s)),
@@ -205,6 +230,11 @@ impl Sources {
 }
 
 fn parse_json<'t>(text: &'t str, s: &mut Sink) -> Option<Json<'t>> {
+    if text.len() > MAX_CONFIG_BYTES {
+        let f = too_large("", text.len() as u64);
+        s.error(&JsonPath::root(), f.check, f.message);
+        return None;
+    }
     if text.trim().is_empty() {
         s.error(
             &JsonPath::root(),
