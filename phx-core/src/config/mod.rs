@@ -235,6 +235,18 @@ fn parse_json<'t>(text: &'t str, s: &mut Sink) -> Option<Json<'t>> {
         s.error(&JsonPath::root(), f.check, f.message);
         return None;
     }
+    // jq (the shell tool) skips a UTF-8 byte order mark; so does phx, and says so.
+    let text = match text.strip_prefix('\u{FEFF}') {
+        Some(rest) => {
+            s.warn(
+                &JsonPath::root(),
+                "byte-order-mark",
+                "the file starts with a UTF-8 byte order mark; phx ignores it (as jq does), but other JSON tools may not: save the file without it",
+            );
+            rest
+        }
+        None => text,
+    };
     if text.trim().is_empty() {
         s.error(
             &JsonPath::root(),
@@ -248,9 +260,13 @@ fn parse_json<'t>(text: &'t str, s: &mut Sink) -> Option<Json<'t>> {
         Err(e) => {
             let msg = e.to_string();
             // serde_json appends " at line L column C"; report it as line:column first.
-            let detail = msg
+            let mut detail = msg
                 .rsplit_once(" at line ")
                 .map_or(msg.as_str(), |(d, _)| d);
+            // serde_json stops at 128 levels, before the stack could run out.
+            if detail == "recursion limit exceeded" {
+                detail = "nested more than 128 levels deep (Phoenix configs nest a few levels)";
+            }
             s.error(
                 &JsonPath::root(),
                 "syntax",
