@@ -188,6 +188,8 @@ pub(crate) fn parse_file(
         );
         return None;
     }
+    // Defaults given but invalid (reported once, at vm_defaults): no VM is "missing" them.
+    let mut bad_defaults: Vec<&'static str> = Vec::new();
     let defaults = match o.obj(s, "vm_defaults") {
         Some(mut d) => {
             let v = VmDefaults {
@@ -199,6 +201,17 @@ pub(crate) fn parse_file(
                 network_bridge: plain_name(&mut d, s, "network_bridge", "a bridge name"),
             };
             d.extra(s, &[]);
+            let given = [
+                ("cores", v.cores.is_some()),
+                ("memory_mb", v.memory_mb.is_some()),
+                ("storage_pool", v.storage_pool.is_some()),
+                ("network_bridge", v.network_bridge.is_some()),
+            ];
+            bad_defaults = given
+                .into_iter()
+                .filter(|(k, ok)| !ok && d.has(k))
+                .map(|(k, _)| k)
+                .collect();
             v
         }
         None => VmDefaults::default(),
@@ -225,7 +238,7 @@ pub(crate) fn parse_file(
             // Which id the entry meant is unknown, so references cannot be checked.
             None => ctx.complete = false,
         }
-        match (id, parse_one(id, vo, &defaults, s)) {
+        match (id, parse_one(id, vo, &defaults, &bad_defaults, s)) {
             (Some(id), Some(spec)) => {
                 out.insert(id, spec);
             }
@@ -254,7 +267,13 @@ fn vmid(o: &mut Obj<'_>, s: &mut Sink) -> Option<GuestId> {
 }
 
 /// One VM; `id` is `None` when `vmid` was invalid (the rest is still checked).
-fn parse_one(id: Option<GuestId>, mut o: Obj<'_>, d: &VmDefaults, s: &mut Sink) -> Option<VmSpec> {
+fn parse_one(
+    id: Option<GuestId>,
+    mut o: Obj<'_>,
+    d: &VmDefaults,
+    bad_defaults: &[&str],
+    s: &mut Sink,
+) -> Option<VmSpec> {
     if id.is_none() {
         o.failed = true;
     }
@@ -322,11 +341,13 @@ fn parse_one(id: Option<GuestId>, mut o: Obj<'_>, d: &VmDefaults, s: &mut Sink) 
         ("network_bridge", network_bridge.is_some()),
     ] {
         if !v && !o.has(k) {
-            s.error(
-                &o.path.key(k),
-                "required",
-                format!("missing {k:?} and no vm_defaults.{k} to fall back on"),
-            );
+            if !bad_defaults.contains(&k) {
+                s.error(
+                    &o.path.key(k),
+                    "required",
+                    format!("missing {k:?} and no vm_defaults.{k} to fall back on"),
+                );
+            }
             o.failed = true;
         }
     }
