@@ -282,8 +282,16 @@ pub(crate) fn parse_file(
     };
     // Every top-level key is a default for each container (`lxc_configs` and `$schema` are
     // never asked for).
-    for (k, _) in rootmap {
+    for (i, (k, _)) in rootmap.iter().enumerate() {
         let k = k.as_ref();
+        if rootmap[i + 1..].iter().any(|(later, _)| later == k) {
+            s.warn(
+                &JsonPath::root().key(k),
+                "duplicate-key",
+                format!("key {k:?} is given more than once; the last one is used"),
+            );
+            continue;
+        }
         if !ROOT_META.contains(&k) && !ROOT_DEFAULTS.contains(&k) && !LXC_KEYS.contains(&k) {
             s.warn(
                 &JsonPath::root().key(k),
