@@ -262,7 +262,12 @@ impl Reporter for Progress {
                 let who = id
                     .map(|i| format!("{}: ", self.label(i)))
                     .unwrap_or_default();
-                self.println(&format!("warning: {who}{message}"));
+                if self.mode == Mode::Silent {
+                    // no progress display (--no-progress, -o json): still on stderr (not with -q)
+                    tracing::warn!("{who}{message}");
+                } else {
+                    self.println(&format!("warning: {who}{message}"));
+                }
             }
             Event::GuestFinished { id, outcome } => {
                 let word = match outcome {

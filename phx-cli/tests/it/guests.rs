@@ -484,7 +484,7 @@ fn vm_test_runs_the_suites_in_the_vm_and_starts_a_stopped_vm_for_them() {
     let r = ok(&w, &["vm", "test", "1001"]);
     assert_eq!(
         r.stdout,
-        "PASS  smoke / docker answers  (T)\n    docker present\n1 passed, 0 failed\n"
+        "PASS  smoke / docker answers  (T)\n    docker present in vm 1001 on pve\n1 passed, 0 failed\n"
     );
     // the script was staged through the agent, run with bash, and cleaned up
     assert!(
@@ -520,7 +520,7 @@ fn vm_test_runs_the_suites_in_the_vm_and_starts_a_stopped_vm_for_them() {
         r.stdout,
         "\
 PASS  smoke / docker answers  (T)
-    docker present
+    docker present in vm 1001 on pve
 FAIL  smoke / compose answers  (T)
     compose missing
 1 passed, 1 failed

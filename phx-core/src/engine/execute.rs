@@ -26,9 +26,22 @@ struct RunCtx<'a> {
     tasks: AtomicU64,
     clone_locks: Mutex<BTreeMap<GuestId, Arc<tokio::sync::Mutex<()>>>>,
     download_locks: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Warnings raised while a guest ran, for its result's notes (a run without progress
+    /// display, or with `-o json`, must not lose them).
+    warnings: Mutex<BTreeMap<GuestId, Vec<String>>>,
 }
 
 impl RunCtx<'_> {
+    /// Report a warning about a guest and keep it for the guest's result.
+    fn warn(&self, id: GuestId, message: &str) {
+        self.reporter.report(&Event::Warning {
+            id: Some(id),
+            message,
+        });
+        if let Ok(mut w) = self.warnings.lock() {
+            w.entry(id).or_default().push(message.to_string());
+        }
+    }
     fn task(&self, t: &TaskDone) {
         if t.upid.is_some() {
             self.tasks.fetch_add(1, Ordering::Relaxed);
@@ -113,6 +126,7 @@ impl Engine {
             tasks: AtomicU64::new(0),
             clone_locks: Mutex::new(BTreeMap::new()),
             download_locks: Mutex::new(BTreeMap::new()),
+            warnings: Mutex::new(BTreeMap::new()),
         };
         reporter.report(&Event::PlanComputed {
             guests: plan.guests.len(),
@@ -249,10 +263,15 @@ impl Engine {
                 }
             }
         }
+        let mut warnings = ctx.warnings.lock().map(|w| w.clone()).unwrap_or_default();
         let guests: Vec<GuestResult> = plan
             .guests
             .iter()
             .filter_map(|g| results.remove(&g.id))
+            .map(|mut r| {
+                r.notes.extend(warnings.remove(&r.id).unwrap_or_default());
+                r
+            })
             .collect();
         RunResult {
             guests,
@@ -640,10 +659,7 @@ impl Engine {
                         let msg = format!(
                             "snapshot {name} not taken: {e} (the guest's storage does not support snapshots)"
                         );
-                        ctx.reporter.report(&Event::Warning {
-                            id: Some(id),
-                            message: &msg,
-                        });
+                        ctx.warn(id, &msg);
                         Ok(Done::Noop)
                     }
                     Err(e) => Err(e),
@@ -762,10 +778,7 @@ impl Engine {
                             "template cleanup `{}` failed ({p}); clones may share this machine id",
                             argv.join(" ")
                         );
-                        ctx.reporter.report(&Event::Warning {
-                            id: Some(id),
-                            message: &msg,
-                        });
+                        ctx.warn(id, &msg);
                     }
                 }
                 Ok(Done::Changed)
@@ -801,10 +814,7 @@ impl Engine {
                         "the guest agent did not answer within {}s ({e}); in-guest steps need qemu-guest-agent in the image",
                         self.opts.agent_timeout.as_secs()
                     );
-                    ctx.reporter.report(&Event::Warning {
-                        id: Some(gp.id),
-                        message: &msg,
-                    });
+                    ctx.warn(gp.id, &msg);
                     return;
                 }
                 Err(_) => {
@@ -822,13 +832,25 @@ impl Engine {
     }
 
     /// The environment every site script gets.
-    fn script_env(&self, gp: &GuestPlan, mut req: ExecRequest) -> ExecRequest {
+    fn script_env(&self, gp: &GuestPlan, req: ExecRequest) -> ExecRequest {
+        self.script_env_for(gp.id, gp.kind, &gp.node, req)
+    }
+
+    /// The environment every site script gets (features, application scripts, health checks,
+    /// tests): which guest, of which kind, on which node, and where the config is.
+    pub(super) fn script_env_for(
+        &self,
+        id: GuestId,
+        kind: GuestKind,
+        node: &crate::types::NodeName,
+        mut req: ExecRequest,
+    ) -> ExecRequest {
         req = req
-            .env("PHX_GUEST_ID", gp.id.to_string())
-            .env("PHX_GUEST_KIND", gp.kind.noun())
-            .env("PHX_NODE", gp.node.to_string())
+            .env("PHX_GUEST_ID", id.to_string())
+            .env("PHX_GUEST_KIND", kind.noun())
+            .env("PHX_NODE", node.to_string())
             .env("PHX_CONFIG_DIR", self.inv.config_dir.display().to_string());
-        if let Some(Guest::Lxc(c)) = self.inv.guest(gp.id)
+        if let Some(Guest::Lxc(c)) = self.inv.guest(id)
             && let Some(url) = &c.bootstrap_ca_url
         {
             req = req.env("PHX_BOOTSTRAP_CA_URL", url.clone());
@@ -914,10 +936,7 @@ impl Engine {
                             Err(e) => e.to_string(),
                         }
                     );
-                    ctx.reporter.report(&Event::Warning {
-                        id: Some(gp.id),
-                        message: &msg,
-                    });
+                    ctx.warn(gp.id, &msg);
                 }
                 out?
             }
@@ -1017,10 +1036,7 @@ impl Engine {
                         .map(|o| format!("exit {}", o.exit_code))
                         .unwrap_or_else(|e| e.to_string())
                 );
-                ctx.reporter.report(&Event::Warning {
-                    id: Some(id),
-                    message: &msg,
-                });
+                ctx.warn(id, &msg);
             }
         }
         if !out.success() {
@@ -1124,10 +1140,7 @@ impl Engine {
         if let Some(expected) = nvidia {
             let Some(expected) = expected else {
                 let msg = "the nvidia feature is set but nvidia_driver_version is not; skipping the driver check";
-                ctx.reporter.report(&Event::Warning {
-                    id: Some(gp.id),
-                    message: msg,
-                });
+                ctx.warn(gp.id, msg);
                 return Ok(());
             };
             let argv = [

@@ -239,18 +239,30 @@ impl Engine {
                             script.display()
                         )),
                         Ok(()) => {
-                            let argv: Vec<String> = match kind {
-                                GuestKind::Lxc => vec![dest.clone()],
-                                GuestKind::Vm => vec!["/bin/bash".into(), dest.clone()],
+                            let env = self
+                                .script_env_for(
+                                    id,
+                                    kind,
+                                    node,
+                                    ExecRequest::new(Vec::<String>::new()),
+                                )
+                                .env;
+                            let req = match kind {
+                                GuestKind::Lxc => ExecRequest {
+                                    env,
+                                    ..ExecRequest::new([dest.clone()])
+                                },
+                                // the guest agent takes no environment: pass it through env(1)
+                                GuestKind::Vm => {
+                                    let mut argv = vec!["/usr/bin/env".to_string()];
+                                    argv.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+                                    argv.extend(["/bin/bash".to_string(), dest.clone()]);
+                                    ExecRequest::new(argv)
+                                }
                             };
-                            self.guest_exec(
-                                kind,
-                                node,
-                                id,
-                                &ExecRequest::new(argv).timeout(Duration::from_secs(600)),
-                            )
-                            .await
-                            .map_err(|e| e.to_string())
+                            self.guest_exec(kind, node, id, &req.timeout(Duration::from_secs(600)))
+                                .await
+                                .map_err(|e| e.to_string())
                         }
                     }
                 }

@@ -325,6 +325,14 @@ async fn a_snapshot_on_a_storage_without_snapshots_is_a_warning() {
     );
     let g = result_of(&r, 102);
     assert_eq!(g.outcome, Outcome::Changed);
+    // the warnings stay with the result too (for -o json and runs without progress)
+    let noted = |name: &str| {
+        format!(
+            "snapshot {name} not taken: snapshot feature is not available (the guest's storage does not support snapshots)"
+        )
+    };
+    assert!(g.notes.contains(&noted("pre-configured")), "{:?}", g.notes);
+    assert!(g.notes.contains(&noted("final-form")), "{:?}", g.notes);
     assert!(
         g.actions.iter().all(|a| a.op != "snapshot"),
         "a snapshot not taken is not an action done: {}",
