@@ -31,6 +31,10 @@ const TICKET_LIFETIME: Duration = Duration::from_secs(2 * 3600);
 /// phx stops waiting for it.
 const TASK_UNREADABLE_LIMIT: Duration = Duration::from_secs(60);
 
+/// The largest answer phx reads: Proxmox's are kilobytes, a few megabytes for the resources
+/// of a large cluster.
+pub(crate) const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
 /// How many log lines a failed task's error carries.
 const LOG_TAIL: usize = 10;
 
@@ -271,7 +275,7 @@ impl Client {
             .extensions()
             .get::<hyper::ext::ReasonPhrase>()
             .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
-        let body = resp.bytes().await.map_err(|e| self.transport(e, &what))?;
+        let body = self.body(resp, &what).await?;
         if (200..300).contains(&status) {
             parse_success(&what, &body)
         } else {
@@ -281,6 +285,33 @@ impl Client {
                 &body,
             )))
         }
+    }
+
+    /// The body of an answer, at most [`MAX_ANSWER_BYTES`]: a larger one (declared or sent)
+    /// is refused as soon as it is seen, never held in memory whole.
+    async fn body(&self, mut resp: reqwest::Response, what: &str) -> Result<Vec<u8>, ApiError> {
+        let too_large = |n: String| {
+            ApiError::decode(
+                what,
+                format!(
+                    "the answer is {n} bytes, more than the {} MiB phx reads (Proxmox answers are far smaller): check that --api-url is a Proxmox VE API",
+                    MAX_ANSWER_BYTES / (1024 * 1024)
+                ),
+            )
+        };
+        if let Some(n) = resp.content_length()
+            && n > MAX_ANSWER_BYTES as u64
+        {
+            return Err(too_large(n.to_string()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(e, what))? {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(too_large(format!("over {}", MAX_ANSWER_BYTES)));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn transport(&self, e: reqwest::Error, what: &str) -> ApiError {
@@ -380,7 +411,7 @@ impl Client {
             .extensions()
             .get::<hyper::ext::ReasonPhrase>()
             .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
-        let bytes = resp.bytes().await.map_err(|e| self.transport(e, what))?;
+        let bytes = self.body(resp, what).await?;
         if !(200..300).contains(&status) {
             return Err(self.explain(ApiError::Http(parse_error(
                 status,
