@@ -161,7 +161,10 @@ impl Inner {
             }
             other => Err(ApiError::decode(
                 format!("{method} {path}"),
-                format!("expected a task id or null, got {other}"),
+                format!(
+                    "expected a task id or null, got {}",
+                    crate::upid::excerpt(&other.to_string())
+                ),
             )
             .into()),
         }

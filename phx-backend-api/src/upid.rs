@@ -39,10 +39,25 @@ fn field_ok(s: &str) -> bool {
     !s.contains(|c: char| c == '/' || c.is_whitespace())
 }
 
+/// At most this much of a bad input is kept in an error (a server can send megabytes).
+const SHOWN: usize = 120;
+
+/// `s`, or its start and its length when it is long.
+pub(crate) fn excerpt(s: &str) -> String {
+    if s.len() <= SHOWN {
+        return s.to_string();
+    }
+    let mut end = SHOWN;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len())
+}
+
 impl FromStr for Upid {
     type Err = UpidError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || UpidError(s.to_string());
+        let bad = || UpidError(excerpt(s));
         let parts: Vec<&str> = s.split(':').collect();
         let ["UPID", node, pid, pstart, starttime, kind, id, user, ""] = parts.as_slice() else {
             return Err(bad());
@@ -119,6 +134,14 @@ mod tests {
             .unwrap();
         assert_eq!((nine.pstart, nine.id.as_str()), (0x1_ABCD_EF01, ""));
         assert_eq!(nine.to_string(), nine.as_str());
+    }
+
+    #[test]
+    fn a_huge_bad_upid_is_quoted_in_part() {
+        let huge = format!("UPID:{}", "x".repeat(100_000));
+        let e = huge.parse::<Upid>().unwrap_err().to_string();
+        assert!(e.len() < 200, "{e}");
+        assert!(e.ends_with("… (100005 bytes)\""), "{e}");
     }
 
     #[test]
