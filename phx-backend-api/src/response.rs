@@ -72,6 +72,13 @@ pub fn parse_error(status: u16, reason: Option<&str>, body: &[u8]) -> HttpError 
         (Some(r), Some(b)) if b.lines().next().map(str::trim) == Some(r) => b,
         (Some(r), _) => r.to_string(),
         (None, Some(b)) => b,
+        // Not Proxmox's answer (a proxy's error page): show its start, so the operator sees
+        // what is in the way.
+        (None, None) if v.is_none() && !body.iter().all(u8::is_ascii_whitespace) => format!(
+            "{} (the answer is not Proxmox's: {:?})",
+            canonical(status),
+            crate::upid::excerpt(String::from_utf8_lossy(body).trim())
+        ),
         (None, None) => canonical(status).to_string(),
     };
     HttpError {
@@ -131,6 +138,10 @@ mod tests {
         );
         assert_eq!(e.errors["vmid"], "VM 218 already exists");
         assert_eq!(parse_error(596, None, b"").message, canonical(596));
+        assert_eq!(
+            parse_error(502, None, b"<html>\n<h1>502 Bad Gateway</h1></html>\n").message,
+            "Bad Gateway (the answer is not Proxmox's: \"<html>\\n<h1>502 Bad Gateway</h1></html>\")"
+        );
         assert_eq!(
             parse_error(401, Some("authentication failure"), b"").message,
             "authentication failure"
