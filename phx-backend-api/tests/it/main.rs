@@ -5,6 +5,7 @@
 mod auth_tls;
 mod conformance;
 mod e2e;
+mod malformed;
 mod multinode;
 mod requests;
 mod samples;
