@@ -28,15 +28,15 @@ pub struct Upid {
 #[error("not a Proxmox task id (UPID): {0:?}")]
 pub struct UpidError(pub String);
 
+/// `min..=max` hex digits, and nothing else (`from_str_radix` alone takes a leading '+').
 fn hex(s: &str, min: usize, max: usize) -> Option<u64> {
-    (min..=max)
-        .contains(&s.len())
+    ((min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| u64::from_str_radix(s, 16).ok())
         .flatten()
 }
 
 fn field_ok(s: &str) -> bool {
-    !s.contains(|c: char| c == '/' || c.is_whitespace())
+    !s.contains(|c: char| c == '/' || c.is_whitespace() || c.is_control())
 }
 
 /// At most this much of a bad input is kept in an error (a server can send megabytes).
@@ -153,6 +153,9 @@ mod tests {
             "UPID:-pve:00001234:00005678:66DC5987:vzstart:100:root@pam:",
             "UPID:pve:00001234:00005678:66DC5987::100:root@pam:",
             "TASK:pve:00001234:00005678:66DC5987:vzstart:100:root@pam:",
+            // found by the api_response fuzz target: a sign before the pid, NULs in the id
+            "UPID:pve:+0001234:00005678:66DC5987:vzcreate:101:root@pam:",
+            "UPID:pve:00001234:00005678:66DC5987:vzcreate:\0\01:root@pam:",
         ] {
             assert!(s.parse::<Upid>().is_err(), "{s}");
         }
