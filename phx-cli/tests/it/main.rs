@@ -1,5 +1,6 @@
 //! Tests of the `phx` binary against the simulated cluster (one test binary).
 
+mod bad_input;
 mod cli;
 mod faults;
 mod guests;
