@@ -155,7 +155,7 @@ mod tests {
             "TASK:pve:00001234:00005678:66DC5987:vzstart:100:root@pam:",
             // found by the api_response fuzz target: a sign before the pid, NULs in the id
             "UPID:pve:+0001234:00005678:66DC5987:vzcreate:101:root@pam:",
-            "UPID:pve:00001234:00005678:66DC5987:vzcreate:\0\01:root@pam:",
+            "UPID:pve:00001234:00005678:66DC5987:vzcreate:\u{0}\u{0}1:root@pam:",
         ] {
             assert!(s.parse::<Upid>().is_err(), "{s}");
         }
