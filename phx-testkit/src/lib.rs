@@ -9,6 +9,7 @@
 //!   `fake_pve_binary()`/`FakePve` to find it and give a test its own fake node.
 //! - `server` (feature `fake-pve`): the fake HTTPS Proxmox API over the same router
 //!   (`phx-fake-pve serve`, `server::FakeServer` in tests).
+//! - [`fixtures`]: where tests find the real Phoenix configs and Proxmox outputs.
 //! - [`WriteTrap`]: a mock backend that answers reads from another and fails every write, to
 //!   prove that dry runs, plans and status never change anything.
 #![warn(missing_docs)]
@@ -16,6 +17,7 @@
 
 pub mod conformance;
 pub mod fake;
+pub mod fixtures;
 #[cfg(feature = "fake-pve")]
 pub mod router;
 #[cfg(feature = "fake-pve")]

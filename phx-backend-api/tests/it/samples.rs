@@ -1,7 +1,6 @@
 //! Every real Proxmox API answer in `shared/fixtures/pve-samples` (`api-*.json`, with the
 //! status line in `*.status.txt` for errors) goes through the backend's own envelope, error and
-//! data parsing. The samples are read where they lie (`PHX_PVE_SAMPLES`, or next to the repo);
-//! without them the test says so and checks nothing else.
+//! data parsing. The samples are read where they lie (`phx_testkit::fixtures::pve_samples`).
 
 use std::path::PathBuf;
 
@@ -12,12 +11,7 @@ use phx_core::error::Error;
 use phx_core::types::{GuestKind, NodeName};
 
 fn samples_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("PHX_PVE_SAMPLES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/pve-samples")
-        });
-    dir.is_dir().then_some(dir)
+    phx_testkit::fixtures::pve_samples()
 }
 
 /// The error a sample maps to, by name.
@@ -156,7 +150,6 @@ fn success_sample(name: &str, data: &serde_json::Value) -> String {
 #[allow(clippy::print_stderr)]
 fn every_api_sample_parses() {
     let Some(dir) = samples_dir() else {
-        eprintln!("pve-samples not found (set PHX_PVE_SAMPLES); skipping the sample check");
         return;
     };
     let mut names: Vec<String> = std::fs::read_dir(&dir)

@@ -12,23 +12,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 fn samples_dir() -> Option<PathBuf> {
-    let d = std::env::var_os("PHX_PVE_SAMPLES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/pve-samples")
-        });
-    if d.join("SOURCES.md").is_file() {
-        Some(d)
-    } else {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!(
-                "skipping: Proxmox samples dir {} not found; set PHX_PVE_SAMPLES",
-                d.display()
-            );
-        }
-        None
-    }
+    phx_testkit::fixtures::pve_samples()
 }
 
 /// A sample's text without the shell prompt and trace lines the captures include

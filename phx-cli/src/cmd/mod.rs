@@ -174,7 +174,11 @@ pub async fn run_op_settled(
         if !doomed.is_empty()
             && !confirm(
                 ctx,
-                &format!("Destroy {} and their disks?", doomed.join(", ")),
+                &format!(
+                    "Destroy {} and {} disks?",
+                    doomed.join(", "),
+                    if doomed.len() == 1 { "its" } else { "their" }
+                ),
             )?
         {
             return Err(CliError {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::support::{Run, World, repo, run};
+use crate::support::{Run, World, run};
 
 /// A symlink to the phx binary under an old name, in the world's temp dir.
 fn link(w: &World, name: &str) -> PathBuf {
@@ -241,22 +241,7 @@ fn an_invalid_config_is_named_before_anything_runs() {
 }
 
 fn fixtures() -> Option<PathBuf> {
-    let dir = match std::env::var_os("PHX_PHOENIX_FIXTURES") {
-        Some(p) => repo().join(p),
-        None => repo().join("../shared/fixtures/phoenix"),
-    };
-    if dir.join("phoenix_lxc_configs.json").is_file() {
-        Some(dir)
-    } else {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!(
-                "skipping: Phoenix fixtures dir {} not found; set PHX_PHOENIX_FIXTURES",
-                dir.display()
-            );
-        }
-        None
-    }
+    phx_testkit::fixtures::phoenix_fixtures()
 }
 
 /// The `.c6672e0` fixture set under the standard names.

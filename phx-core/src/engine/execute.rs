@@ -1175,7 +1175,15 @@ impl Engine {
                     format!("exit code {}{}", out.exit_code, tail(&out, 3))
                 };
                 if attempt < 3 {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    // 5 s with the default retry policy (the driver may still be loading);
+                    // scaled down with it in tests
+                    let wait = self
+                        .opts
+                        .retry
+                        .delay(attempt)
+                        .saturating_mul(10)
+                        .min(Duration::from_secs(5));
+                    tokio::time::sleep(wait).await;
                 }
             }
             return Err(Error::Refused {

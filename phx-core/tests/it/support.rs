@@ -2,7 +2,7 @@
 //! JSON text, and a stable text rendering of findings for snapshots.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use phx_core::config::{
     ConfigError, Finding, HYPERVISOR_FILE, Inventory, LXC_FILE, LoadOptions, Severity, VM_FILE,
@@ -11,105 +11,7 @@ use phx_core::config::{
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// The Phoenix fixtures: `$PHX_PHOENIX_FIXTURES` (a relative path is taken from the workspace
-/// root, as CI sets it), else `shared/fixtures/phoenix` next to the workspace. See
-/// [`fixtures_dir`] for when the tests using them are skipped.
-pub fn phoenix_fixtures() -> Option<PathBuf> {
-    fixtures_from_env("PHX_PHOENIX_FIXTURES", "phoenix")
-}
-
-/// The captured Proxmox outputs: `$PHX_PVE_SAMPLES`, else `shared/fixtures/pve-samples` next to
-/// the workspace. See [`fixtures_dir`].
-pub fn pve_samples() -> Option<PathBuf> {
-    fixtures_from_env("PHX_PVE_SAMPLES", "pve-samples")
-}
-
-#[expect(clippy::print_stderr, reason = "a skipped test says why on stderr")]
-fn fixtures_from_env(var: &str, name: &str) -> Option<PathBuf> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    match fixtures_dir(
-        var,
-        std::env::var_os(var).map(PathBuf::from),
-        &workspace,
-        name,
-    ) {
-        Ok(Some(dir)) => Some(dir),
-        Ok(None) => {
-            eprintln!("skipping: no shared/ next to the workspace; set {var}");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// Where a fixture set is: the directory `var` names (`value`, relative to `workspace`), else
-/// `<workspace>/../shared/fixtures/<name>`. `Ok(None)` (skip) only when `var` is unset and
-/// there is no `shared` directory at all; a directory that is named or expected but missing
-/// is an error, so a typo in CI fails instead of skipping every fixture test.
-pub fn fixtures_dir(
-    var: &str,
-    value: Option<PathBuf>,
-    workspace: &Path,
-    name: &str,
-) -> Result<Option<PathBuf>, String> {
-    if let Some(v) = value {
-        let dir = workspace.join(&v);
-        return if dir.is_dir() {
-            Ok(Some(dir))
-        } else {
-            Err(format!("{var}={} is not a directory", v.display()))
-        };
-    }
-    let shared = workspace.join("../shared");
-    let dir = shared.join("fixtures").join(name);
-    if dir.is_dir() {
-        Ok(Some(dir))
-    } else if !shared.exists() {
-        Ok(None)
-    } else {
-        Err(format!(
-            "{} exists but has no fixtures/{name}; set {var} to the fixtures",
-            shared.display()
-        ))
-    }
-}
-
-#[test]
-fn fixtures_are_skipped_only_without_the_variable_and_without_shared() {
-    let tmp = tempfile::tempdir().unwrap();
-    let workspace = tmp.path().join("main");
-    std::fs::create_dir_all(&workspace).unwrap();
-    let find = |value: Option<&str>| {
-        fixtures_dir("PHX_X", value.map(PathBuf::from), &workspace, "phoenix")
-    };
-    // nothing configured, nothing next to the workspace: skip
-    assert_eq!(find(None), Ok(None));
-    // a variable naming a directory that does not exist: fail, even without shared/
-    assert_eq!(
-        find(Some("../nope")),
-        Err("PHX_X=../nope is not a directory".to_string())
-    );
-    // shared/ exists but not the fixture set: fail
-    let shared = tmp.path().join("shared");
-    std::fs::create_dir_all(&shared).unwrap();
-    assert_eq!(
-        find(None),
-        Err(format!(
-            "{}/../shared exists but has no fixtures/phoenix; set PHX_X to the fixtures",
-            workspace.display()
-        ))
-    );
-    // found next to the workspace, or where the variable says (relative to the workspace)
-    std::fs::create_dir_all(shared.join("fixtures/phoenix")).unwrap();
-    assert_eq!(
-        find(None),
-        Ok(Some(workspace.join("../shared/fixtures/phoenix")))
-    );
-    assert_eq!(
-        find(Some("../shared/fixtures")),
-        Ok(Some(workspace.join("../shared/fixtures")))
-    );
-}
+pub use phx_testkit::fixtures::{phoenix_fixtures, pve_samples};
 
 /// A config directory holding the `.c6672e0` fixture set under the standard file names.
 pub fn c6672e0_dir(fixtures: &Path) -> TempDir {

@@ -23,26 +23,9 @@ pub fn example() -> Inventory {
     .expect("the example config is valid")
 }
 
-/// The real Phoenix fixtures (CI sets PHX_PHOENIX_FIXTURES), else `shared/fixtures/phoenix`
-/// next to the workspace. `None` (skip) only when the variable is unset and there is no
-/// `shared` directory: a fixtures dir that is named or expected but missing fails the test.
+/// The real Phoenix fixtures (see [`phx_testkit::fixtures`]).
 pub fn fixtures_dir() -> Option<PathBuf> {
-    let shared = repo().join("../shared");
-    let d = match std::env::var_os("PHX_PHOENIX_FIXTURES") {
-        Some(d) => PathBuf::from(d),
-        None if !shared.exists() => {
-            eprintln!("skipping: no shared/ next to the workspace; set PHX_PHOENIX_FIXTURES");
-            return None;
-        }
-        None => shared.join("fixtures/phoenix"),
-    };
-    let d = if d.is_relative() { repo().join(d) } else { d };
-    assert!(
-        d.join("phoenix_lxc_configs.json").is_file(),
-        "no Phoenix fixtures in {} (PHX_PHOENIX_FIXTURES)",
-        d.display()
-    );
-    Some(d)
+    phx_testkit::fixtures::phoenix_fixtures()
 }
 
 pub fn ids(v: &[u32]) -> Vec<GuestId> {
