@@ -231,6 +231,19 @@ mod tests {
     }
 
     #[test]
+    fn two_nic_models_are_refused() {
+        // Proxmox maps `virtio=` and `e1000=` both to `model`, and refuses the duplicate;
+        // taking one silently made "e1000=MAC,virtio=x" print back as a different NIC.
+        for s in [
+            "model=e1000,macaddr=BC:24:11:AA:BB:CD,virtio=BC:24:11:AA:BB:CE",
+            "e1000=BC:24:11:AA:BB:CD,virtio=BC:24:11:AA:BB:CE",
+        ] {
+            let e = s.parse::<QemuNet>().unwrap_err();
+            assert!(e.reason.contains("more than one NIC model"), "{s}: {e}");
+        }
+    }
+
+    #[test]
     fn an_empty_volume_is_missing() {
         for s in ["volume=", "volume=,mp=/data", ",size=8G"] {
             let e = s.parse::<MountPoint>().unwrap_err();

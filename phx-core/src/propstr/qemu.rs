@@ -64,6 +64,12 @@ impl FromStr for QemuNet {
         let model = model
             .filter(|m| !m.is_empty())
             .ok_or_else(|| err("missing NIC model (e.g. virtio)".into()))?;
+        // Proxmox reads every `<model>=` as `model` and refuses a second one.
+        if let Some(other) = NIC_MODELS.iter().find(|m| p.0.contains_key(**m)) {
+            return Err(err(format!(
+                "more than one NIC model ({model} and {other})"
+            )));
+        }
         Ok(Self {
             model,
             macaddr: macaddr
