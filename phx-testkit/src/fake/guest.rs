@@ -48,7 +48,7 @@ pub fn guest_path(root: &Path, p: &str) -> PathBuf {
 /// A command that runs `argv` "inside" the guest: working directory is the root, absolute
 /// paths that are not host directories point into the root, `PHX_GUEST_ROOT` names it. The
 /// program is the guest's own when the root has it: an absolute path under the root, or a bare
-/// name in the root's [`GUEST_PATH`] directories (a test drops `usr/bin/nvidia-smi` there);
+/// name in the root's PATH directories (`/usr/local/sbin` ... `/bin`) (a test drops `usr/bin/nvidia-smi` there);
 /// otherwise the host's (`sh`, `cat`, ...). `None` for an empty argv (Proxmox: "missing
 /// command").
 pub fn guest_command(root: &Path, argv: &[String], env: &[(String, String)]) -> Option<Command> {
