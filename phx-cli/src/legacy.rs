@@ -539,6 +539,9 @@ pub fn translate(
         notes.push("phx's --dry-run prints the plan and changes nothing (the shell tool's still ran qm, pvesh and the scripts)".to_string());
     }
     let commands = route(request, &tail, load, config_dir, &mut notes)?;
+    if dry_run && commands.len() > 1 {
+        notes.push("each command's dry run plans alone, so a prerequisite they share shows in each plan; a real run creates it once".to_string());
+    }
     Ok(Translation::Run {
         commands,
         notes,
