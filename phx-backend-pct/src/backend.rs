@@ -1009,7 +1009,7 @@ impl LxcManager for Manager {
         let out = self
             .inner
             .runner
-            .run(&Cmd::new(a, req.timeout))
+            .run(&Cmd::new(a, req.timeout).live(req.live.clone()))
             .await
             .map_err(|e| match e {
                 crate::runner::RunError::Timeout { after, .. } => Error::Timeout {
@@ -1147,6 +1147,13 @@ impl VmManager for Manager {
                 after: req.timeout,
             }),
         }
+    }
+
+    async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<String> {
+        self.inner.local(node).await?;
+        let api = format!("/nodes/{node}/qemu/{id}/agent/file-read");
+        parse::agent_file_content(&self.inner.get(&api, &[("file", s(path))]).await?)
+            .map_err(|e| parse_error(format!("pvesh get {api}"), e.to_string()))
     }
 
     async fn agent_file_write(
@@ -1506,7 +1513,7 @@ impl Hypervisor for PctBackend {
         let out = self
             .inner
             .runner
-            .run(&Cmd::new(Manager::with_env(req), req.timeout))
+            .run(&Cmd::new(Manager::with_env(req), req.timeout).live(req.live.clone()))
             .await
             .map_err(|e| match e {
                 crate::runner::RunError::Timeout { after, .. } => Error::Timeout {

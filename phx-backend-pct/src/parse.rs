@@ -739,6 +739,17 @@ pub enum GuestExec {
     },
 }
 
+/// `GET .../agent/file-read` (`{"content": "...", "truncated": true?}`) → the content.
+pub fn agent_file_content(v: &Value) -> Result<String, ParseError> {
+    match &v["content"] {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(perr(
+            "agent file-read",
+            format!("no text content in {}", Excerpt(&other.to_string())),
+        )),
+    }
+}
+
 /// Parse `qm guest exec` output.
 pub fn guest_exec(out: &str) -> Result<GuestExec, ParseError> {
     let v: Value = serde_json::from_str(out.trim())

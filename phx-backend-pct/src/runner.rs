@@ -7,6 +7,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use phx_core::backend::LiveOutput;
+use phx_core::backend::live::read_output;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::quote::sh_quote;
@@ -20,6 +22,8 @@ pub struct Cmd {
     pub stdin: Option<Vec<u8>>,
     /// Kill the command after this long.
     pub timeout: Duration,
+    /// Where the output goes line by line while the command runs.
+    pub live: Option<LiveOutput>,
 }
 
 impl Cmd {
@@ -29,11 +33,17 @@ impl Cmd {
             argv,
             stdin: None,
             timeout,
+            live: None,
         }
     }
     /// Feed `bytes` on standard input.
     pub fn stdin(mut self, bytes: Vec<u8>) -> Self {
         self.stdin = Some(bytes);
+        self
+    }
+    /// Stream the output into `live` while the command runs (`None`: only collect it).
+    pub fn live(mut self, live: Option<LiveOutput>) -> Self {
+        self.live = live;
         self
     }
 }
@@ -155,7 +165,18 @@ async fn spawn_wait(
         })),
         _ => None,
     };
-    let out = match tokio::time::timeout(cmd.timeout, child.wait_with_output()).await {
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let finished = async {
+        let (out, status) =
+            tokio::join!(read_output(stdout, stderr, cmd.live.as_ref()), child.wait());
+        let (stdout, stderr) = out?;
+        std::io::Result::Ok(std::process::Output {
+            status: status?,
+            stdout,
+            stderr,
+        })
+    };
+    let out = match tokio::time::timeout(cmd.timeout, finished).await {
         Ok(Ok(o)) => o,
         Ok(Err(source)) => {
             return Err(RunError::Io {
@@ -291,6 +312,7 @@ impl CommandRunner for SshRunner {
                 argv: full,
                 stdin: cmd.stdin.clone(),
                 timeout: cmd.timeout,
+                live: cmd.live.clone(),
             },
             shown.clone(),
         )
@@ -322,6 +344,7 @@ mod tests {
             argv: vec!["cat".into(), "/proc/self/stat".into()],
             stdin: None,
             timeout: Duration::from_secs(10),
+            live: None,
         };
         let out = LocalRunner::new().run(&cmd).await.unwrap();
         let theirs = pgrp(&String::from_utf8(out.stdout).unwrap());
@@ -333,6 +356,7 @@ mod tests {
             argv: vec!["sleep".into(), "0.5".into()],
             stdin: None,
             timeout: Duration::from_secs(10),
+            live: None,
         };
         let runner = LocalRunner::new();
         let run = tokio::spawn(async move { runner.run(&slow).await });

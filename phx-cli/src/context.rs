@@ -153,7 +153,8 @@ impl Ctx {
         };
         Progress::new(
             mode,
-            self.g.verbose > 0 && !self.out.json(),
+            // script output at -v, also with --no-progress; never with -q or -o json
+            self.g.verbose > 0 && !self.g.quiet && !self.out.json(),
             crate::backend::logs_dir(),
         )
     }

@@ -144,14 +144,27 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// A line of script output at `-v`: through the progress display when there is one, as
+    /// a plain stderr line with `--no-progress`.
+    fn stream_line(&self, s: &str) {
+        if !self.stream {
+            return;
+        }
+        if self.mode == Mode::Silent {
+            eprintln!("{s}");
+        } else {
+            self.println(s);
+        }
+    }
+}
+
 impl Reporter for Progress {
     fn report(&self, e: &Event<'_>) {
         match e {
             Event::HostOutput { source, line: l } => {
                 self.log_host(source, l);
-                if self.stream && self.mode != Mode::Silent {
-                    self.println(&format!("host | [{source}] {l}"));
-                }
+                self.stream_line(&format!("host | [{source}] {l}"));
                 return;
             }
             Event::HostStepStarted { op, detail } => {
@@ -179,9 +192,7 @@ impl Reporter for Progress {
         } = e
         {
             self.log(*id, source, l);
-            if self.stream && self.mode != Mode::Silent {
-                self.println(&format!("{} | [{source}] {l}", self.label(*id)));
-            }
+            self.stream_line(&format!("{} | [{source}] {l}", self.label(*id)));
             return;
         }
         if self.mode == Mode::Silent {

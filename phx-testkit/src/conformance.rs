@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use phx_core::backend::{
     CloneRequest, ConfigUpdate, DestroyOptions, ExecRequest, FirewallOptions, GuestManager,
-    LxcCreate, PowerState, StorageSpec, VmCreate,
+    LiveOutput, LxcCreate, PowerState, StorageSpec, VmCreate,
 };
 use phx_core::error::{ConflictReason, Error};
 use phx_core::propstr::{IpConfig, LxcFeatures, MountPoint};
@@ -58,6 +58,7 @@ macro_rules! conformance_suite {
             lxc_push_then_exec,
             lxc_exec_times_out,
             host_exec_runs_on_the_node,
+            exec_output_arrives_while_the_command_runs,
             vm_agent_exec_and_file_write,
             raw_lxc_lines_are_replaced,
             users_and_acl,
@@ -1334,6 +1335,54 @@ pub async fn host_exec_runs_on_the_node(h: &dyn Hypervisor) {
     );
 }
 
+/// With a [`LiveOutput`] in the request, `host_exec` and container `exec` pass each line on
+/// while the command still runs (a feature script's progress is seen as it happens), and still
+/// return the whole output.
+pub async fn exec_output_arrives_while_the_command_runs(h: &dyn Hypervisor) {
+    async fn first_line_before_the_end(
+        what: &str,
+        run: impl std::future::Future<Output = phx_core::Result<phx_core::backend::ExecOutput>>,
+        mut lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    ) {
+        tokio::pin!(run);
+        let first = tokio::select! {
+            l = lines.recv() => l,
+            r = &mut run => panic!("{what}: ended before its first line arrived: {r:?}"),
+        };
+        assert_eq!(first.as_deref(), Some("first"), "{what}");
+        let out = run.await.expect(what);
+        assert_eq!(
+            (out.exit_code, out.stdout.as_str(), out.stderr.as_str()),
+            (0, "first\nsecond\n", "note\n"),
+            "{what}"
+        );
+        let mut rest = Vec::new();
+        while let Ok(l) = lines.try_recv() {
+            rest.push(l);
+        }
+        rest.sort();
+        assert_eq!(rest, ["note", "second"], "{what}");
+    }
+    let n = node(h).await;
+    let argv = [
+        "sh",
+        "-c",
+        "echo first; sleep 1; echo second; echo note >&2",
+    ];
+    if h.capabilities().host_exec {
+        let (live, lines) = LiveOutput::channel();
+        let req = ExecRequest::new(argv).live(live);
+        first_line_before_the_end("host exec", h.host_exec(&n, &req), lines).await;
+    }
+    if h.capabilities().lxc_exec {
+        create_ct(h, &n, 9264, &[]).await;
+        h.lxc().start(&n, gid(9264)).await.expect("start");
+        let (live, lines) = LiveOutput::channel();
+        let req = ExecRequest::new(argv).live(live);
+        first_line_before_the_end("lxc exec", h.lxc().exec(&n, gid(9264), &req), lines).await;
+    }
+}
+
 /// Guest agent: ping, file-write and exec on a running VM with `agent: 1`; a VM without an
 /// agent refuses.
 pub async fn vm_agent_exec_and_file_write(h: &dyn Hypervisor) {
@@ -1358,6 +1407,18 @@ pub async fn vm_agent_exec_and_file_write(h: &dyn Hypervisor) {
     vm.agent_file_write(&n, gid(9291), "/tmp/phx-9291.txt", b"agent data\n")
         .await
         .expect("file-write");
+    assert_eq!(
+        vm.agent_file_read(&n, gid(9291), "/tmp/phx-9291.txt")
+            .await
+            .expect("file-read"),
+        "agent data\n"
+    );
+    assert!(
+        vm.agent_file_read(&n, gid(9291), "/tmp/phx-no-such-file")
+            .await
+            .is_err(),
+        "file-read of a missing file"
+    );
     let out = vm
         .agent_exec(
             &n,

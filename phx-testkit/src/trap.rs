@@ -385,4 +385,7 @@ impl VmManager for TrapVm {
     ) -> Result<()> {
         Err(trip(&self.log, format!("vm.agent_file_write {id} {path}")))
     }
+    async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<String> {
+        self.inner.vm().agent_file_read(node, id, path).await
+    }
 }

@@ -759,6 +759,35 @@ fn script_output_goes_to_the_guest_log_and_streams_with_verbose() {
         text.contains("[feature dns_server] dns_server: configuring a resolver in CT 101"),
         "{text}"
     );
+    // with --no-progress too (progress off, script output still wanted); not with -q or -o json
+    let r = w.run(&[
+        "lxc",
+        "reconfigure",
+        "101",
+        "--rerun-features",
+        "-v",
+        "--no-progress",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    assert!(
+        r.stderr.contains(
+            "101 dns | [feature dns_server] dns_server: configuring a resolver in CT 101"
+        ),
+        "{}",
+        r.render()
+    );
+    // -q and -v exclude each other; -o json keeps stdout and stderr free of it
+    for quiet in [&["-q"][..], &["-v", "-o", "json"]] {
+        let mut args = vec!["lxc", "reconfigure", "101", "--rerun-features"];
+        args.extend(quiet);
+        let r = w.run(&args);
+        assert_eq!(r.code, 0, "{}", r.render());
+        assert!(
+            !r.stderr.contains("| [feature"),
+            "{quiet:?}: {}",
+            r.render()
+        );
+    }
 }
 
 #[test]

@@ -22,6 +22,7 @@
 //! therefore never drops in-flight backend futures (cancellation stops *dispatching*).
 
 pub mod inflight;
+pub mod live;
 mod types;
 
 use std::fmt::Debug;
@@ -277,6 +278,9 @@ pub trait VmManager: GuestManager {
         path: &str,
         content: &[u8],
     ) -> Result<()>;
+    /// Read a file through the guest agent (`agent/file-read`, at most the first 16 MiB, as
+    /// Proxmox reads it). A read: safe to repeat, used to follow a log while a command runs.
+    async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<String>;
 }
 
 /// The [`GuestManager`] for a kind.

@@ -337,7 +337,37 @@ pub struct ExecRequest {
     pub env: Vec<(String, String)>,
     /// Give up after this long.
     pub timeout: Duration,
+    /// Where the output goes line by line while the command runs. A backend that runs a
+    /// process (locally, over ssh, `pct exec`) streams into it; one that only gets the output
+    /// when the command ends (the guest agent) leaves it unused. The whole output is in the
+    /// returned [`ExecOutput`] either way.
+    pub live: Option<LiveOutput>,
 }
+
+/// The sending end of a running command's output, a line at a time (stdout and stderr as
+/// they come, without their line ends). Made with [`LiveOutput::channel`].
+#[derive(Debug, Clone)]
+pub struct LiveOutput(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl LiveOutput {
+    /// A sink and the receiver its lines arrive at.
+    pub fn channel() -> (Self, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Self(tx), rx)
+    }
+    /// Pass on one line (nothing happens when nobody listens any more).
+    pub fn line(&self, line: &str) {
+        let _ = self.0.send(line.to_string());
+    }
+}
+
+impl PartialEq for LiveOutput {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.same_channel(&other.0)
+    }
+}
+
+impl Eq for LiveOutput {}
 
 impl ExecRequest {
     /// A request with the default timeout (10 minutes).
@@ -346,6 +376,7 @@ impl ExecRequest {
             argv: argv.into_iter().map(Into::into).collect(),
             env: Vec::new(),
             timeout: Duration::from_secs(600),
+            live: None,
         }
     }
     /// Add an environment variable.
@@ -356,6 +387,11 @@ impl ExecRequest {
     /// Set the timeout.
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
+        self
+    }
+    /// Stream the output into `live` while the command runs.
+    pub fn live(mut self, live: LiveOutput) -> Self {
+        self.live = Some(live);
         self
     }
 }

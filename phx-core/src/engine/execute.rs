@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::backend::{ExecRequest, GuestManager, TaskDone, manager};
+use crate::backend::{ExecRequest, GuestManager, LiveOutput, TaskDone, manager};
 use crate::config::Guest;
 use crate::error::{ConflictReason, Error, Result};
 use crate::report::{Event, Outcome, Reporter};
@@ -825,12 +825,6 @@ impl Engine {
         }
     }
 
-    fn emit(&self, ctx: &RunCtx<'_>, id: GuestId, source: &str, out: &crate::backend::ExecOutput) {
-        for line in out.stdout.lines().chain(out.stderr.lines()) {
-            ctx.reporter.report(&Event::Output { id, source, line });
-        }
-    }
-
     /// The environment every site script gets.
     fn script_env(&self, gp: &GuestPlan, req: ExecRequest) -> ExecRequest {
         self.script_env_for(gp.id, gp.kind, &gp.node, req)
@@ -875,7 +869,11 @@ impl Engine {
                     ExecRequest::new([script.display().to_string(), gp.id.to_string()])
                         .timeout(self.opts.script_timeout),
                 );
-                self.hv.host_exec(&gp.node, &req).await?
+                reported(ctx.reporter, gp.id, &source, |live| {
+                    let req = req.live(live);
+                    async move { self.hv.host_exec(&gp.node, &req).await }
+                })
+                .await?
             }
             // VM features are staged into the guest and run there through the agent.
             GuestKind::Vm => {
@@ -911,20 +909,16 @@ impl Engine {
                 let env_req = self.script_env(gp, ExecRequest::new(Vec::<String>::new()));
                 argv.extend(env_req.env.iter().map(|(k, v)| format!("{k}={v}")));
                 argv.extend(["/bin/bash".to_string(), dest.clone(), gp.id.to_string()]);
-                let out = vm
-                    .agent_exec(
-                        &gp.node,
-                        gp.id,
-                        &ExecRequest::new(argv).timeout(self.opts.script_timeout),
-                    )
-                    .await;
-                // the staged script goes, whether it worked or not; a leftover is only a warning
+                let log = format!("{dest}.log");
+                let out = self.agent_exec_followed(gp, ctx, &source, argv, &log).await;
+                // the staged script and its log go, whether it worked or not; a leftover is
+                // only a warning
                 ctx.writes.fetch_add(1, Ordering::Relaxed);
                 let rm = vm
                     .agent_exec(
                         &gp.node,
                         gp.id,
-                        &ExecRequest::new(["rm", "-f", dest.as_str()])
+                        &ExecRequest::new(["rm", "-f", dest.as_str(), log.as_str()])
                             .timeout(Duration::from_secs(60)),
                     )
                     .await;
@@ -941,7 +935,6 @@ impl Engine {
                 out?
             }
         };
-        self.emit(ctx, gp.id, &source, &out);
         if !out.success() {
             return Err(Error::Refused {
                 message: format!(
@@ -952,6 +945,91 @@ impl Engine {
             });
         }
         Ok(())
+    }
+
+    /// Run `argv` in a VM through the guest agent with its output followed while it runs.
+    /// The agent hands a command's output back only when the command ends, so the command
+    /// writes it to `log` in the guest, which is read (agent `file-read`) after 1 s, then at
+    /// growing intervals up to 5 s, and reported line by line; the rest is reported when the
+    /// command ends. The output returned is the whole log (and what `sh` itself said).
+    async fn agent_exec_followed(
+        &self,
+        gp: &GuestPlan,
+        ctx: &RunCtx<'_>,
+        source: &str,
+        argv: Vec<String>,
+        log: &str,
+    ) -> Result<crate::backend::ExecOutput> {
+        const FIRST: Duration = Duration::from_secs(1);
+        const MOST: Duration = Duration::from_secs(5);
+        let vm = self.hv.vm();
+        let (node, id) = (&gp.node, gp.id);
+        // A fixed program for sh: the log path and the command are its arguments, never part
+        // of its text, so no value from the config is ever read by a shell.
+        let mut full: Vec<String> = [
+            "/bin/sh",
+            "-c",
+            r#"log=$1; shift; exec "$@" >"$log" 2>&1"#,
+            "phx-feature",
+            log,
+        ]
+        .map(str::to_string)
+        .to_vec();
+        full.extend(argv);
+        let req = ExecRequest::new(full).timeout(self.opts.script_timeout);
+        let running = vm.agent_exec(node, id, &req);
+        tokio::pin!(running);
+        let mut shown = 0;
+        let mut delay = FIRST;
+        let out = loop {
+            tokio::select! {
+                r = &mut running => break r?,
+                () = tokio::time::sleep(delay) => {
+                    delay = (delay * 2).min(MOST);
+                    ctx.world.read();
+                    // not there yet, or the agent refuses file-read: the end will tell
+                    if let Ok(text) = vm.agent_file_read(node, id, log).await {
+                        shown += report_new_lines(ctx.reporter, id, source, &text, shown, false);
+                    }
+                }
+            }
+        };
+        ctx.world.read();
+        let text = match vm.agent_file_read(node, id, log).await {
+            Ok(t) => t,
+            // an agent that blocks file-read still runs commands
+            Err(e) => {
+                ctx.writes.fetch_add(1, Ordering::Relaxed);
+                let cat = ExecRequest::new(["cat", log]).timeout(Duration::from_secs(60));
+                match vm.agent_exec(node, id, &cat).await {
+                    Ok(o) if o.success() => o.stdout,
+                    other => {
+                        let why = match other {
+                            Ok(o) => format!("exit {}{}", o.exit_code, tail(&o, 3)),
+                            Err(e2) => e2.to_string(),
+                        };
+                        ctx.warn(
+                            id,
+                            &format!(
+                                "the output of {source} in {log} could not be read ({e}; {why})"
+                            ),
+                        );
+                        String::new()
+                    }
+                }
+            }
+        };
+        report_new_lines(ctx.reporter, id, source, &text, shown, true);
+        for line in out.stdout.lines().chain(out.stderr.lines()) {
+            ctx.reporter.report(&Event::Output { id, source, line });
+        }
+        let mut stdout = text;
+        stdout.push_str(&out.stdout);
+        Ok(crate::backend::ExecOutput {
+            exit_code: out.exit_code,
+            stdout,
+            stderr: out.stderr,
+        })
     }
 
     async fn run_app_script(
@@ -1016,12 +1094,17 @@ impl Engine {
             ctx.writes.fetch_add(1, Ordering::Relaxed);
             lxc.push(node, id, &content, dest, *mode).await?;
         }
-        let out = exec(
-            vec![format!("{RUN}/{base}"), id.to_string()],
-            self.opts.script_timeout,
-        )
+        ctx.writes.fetch_add(1, Ordering::Relaxed);
+        let req = self.script_env(
+            gp,
+            ExecRequest::new([format!("{RUN}/{base}"), id.to_string()])
+                .timeout(self.opts.script_timeout),
+        );
+        let out = reported(ctx.reporter, id, &format!("app-script {name}"), |live| {
+            let req = req.live(live);
+            async move { lxc.exec(node, id, &req).await }
+        })
         .await?;
-        self.emit(ctx, id, &format!("app-script {name}"), &out);
         match exec(
             vec!["rm".into(), "-rf".into(), RUN.into()],
             Duration::from_secs(60),
@@ -1073,15 +1156,12 @@ impl Engine {
             let mut ok = false;
             for attempt in 1..=hc.retries.max(1) {
                 ctx.writes.fetch_add(1, Ordering::Relaxed);
-                last = self
-                    .guest_exec(
-                        gp.kind,
-                        &gp.node,
-                        gp.id,
-                        &ExecRequest::new(argv.clone()).timeout(Duration::from_secs(120)),
-                    )
-                    .await?;
-                self.emit(ctx, gp.id, &source, &last);
+                let req = ExecRequest::new(argv.clone()).timeout(Duration::from_secs(120));
+                last = reported(ctx.reporter, gp.id, &source, |live| {
+                    let req = req.live(live);
+                    async move { self.guest_exec(gp.kind, &gp.node, gp.id, &req).await }
+                })
+                .await?;
                 if last.success() {
                     ok = true;
                     break;
@@ -1117,14 +1197,13 @@ impl Engine {
             let mut argv = vec![script.display().to_string()];
             argv.extend(h.args.iter().cloned());
             ctx.writes.fetch_add(1, Ordering::Relaxed);
-            let out = self
-                .hv
-                .host_exec(
-                    &gp.node,
-                    &self.script_env(gp, ExecRequest::new(argv).timeout(Duration::from_secs(300))),
-                )
-                .await?;
-            self.emit(ctx, gp.id, &format!("health-check {}", h.name), &out);
+            let req = self.script_env(gp, ExecRequest::new(argv).timeout(Duration::from_secs(300)));
+            let source = format!("health-check {}", h.name);
+            let out = reported(ctx.reporter, gp.id, &source, |live| {
+                let req = req.live(live);
+                async move { self.hv.host_exec(&gp.node, &req).await }
+            })
+            .await?;
             if !out.success() {
                 return Err(Error::Refused {
                     message: format!(
@@ -1206,6 +1285,71 @@ impl Engine {
             GuestKind::Vm => self.hv.vm().agent_exec(node, id, req).await,
         }
     }
+}
+
+/// Report the lines of `text` after byte `from` (where the previous report ended) as
+/// [`Event::Output`]: the complete ones only, or with `all` the last unterminated one too (a
+/// log read while it is written may end mid-line). Returns how many bytes were reported.
+fn report_new_lines(
+    reporter: &dyn Reporter,
+    id: GuestId,
+    source: &str,
+    text: &str,
+    from: usize,
+    all: bool,
+) -> usize {
+    // a log that shrank (rewritten) has nothing new to show from here
+    let Some(new) = text.get(from..) else {
+        return 0;
+    };
+    let upto = if all {
+        new.len()
+    } else {
+        new.rfind('\n').map_or(0, |i| i + 1)
+    };
+    for line in new[..upto].lines() {
+        reporter.report(&Event::Output { id, source, line });
+    }
+    upto
+}
+
+/// Run a site script with its output reported as [`Event::Output`] lines of `source`: while it
+/// runs where the backend streams it (processes, `pct exec`, ssh), else all at once when it
+/// ends (the guest agent gives the output only then). `run` gets the [`LiveOutput`] to put
+/// into its [`ExecRequest`].
+pub(super) async fn reported<Fut>(
+    reporter: &dyn Reporter,
+    id: GuestId,
+    source: &str,
+    run: impl FnOnce(LiveOutput) -> Fut,
+) -> Result<crate::backend::ExecOutput>
+where
+    Fut: std::future::Future<Output = Result<crate::backend::ExecOutput>>,
+{
+    let (live, mut lines) = LiveOutput::channel();
+    let running = run(live);
+    tokio::pin!(running);
+    let mut streamed = false;
+    let mut say = |line: &str| {
+        streamed = true;
+        reporter.report(&Event::Output { id, source, line });
+    };
+    let result = loop {
+        tokio::select! {
+            biased;
+            Some(line) = lines.recv() => say(&line),
+            r = &mut running => break r,
+        }
+    };
+    while let Ok(line) = lines.try_recv() {
+        say(&line);
+    }
+    if !streamed && let Ok(out) = &result {
+        for line in out.stdout.lines().chain(out.stderr.lines()) {
+            reporter.report(&Event::Output { id, source, line });
+        }
+    }
+    result
 }
 
 /// Whether `volid` is on `storage` (a download's file).

@@ -12,6 +12,7 @@ use crate::report::{Event, Reporter};
 use crate::types::{GuestId, GuestKind};
 
 use super::Engine;
+use super::execute::reported;
 
 const DIR: &str = "/tmp/phoenix_tests";
 
@@ -219,6 +220,7 @@ impl Engine {
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "test.sh".into());
             let dest = format!("{DIR}/{file}");
+            let source = format!("test {}", case.name);
             let outcome = match std::fs::read(&script) {
                 Err(e) => Err(format!("test script {}: {e}", script.display())),
                 Ok(content) => {
@@ -260,28 +262,35 @@ impl Engine {
                                     ExecRequest::new(argv)
                                 }
                             };
-                            self.guest_exec(kind, node, id, &req.timeout(Duration::from_secs(600)))
-                                .await
-                                .map_err(|e| e.to_string())
+                            let req = req.timeout(Duration::from_secs(600));
+                            reported(reporter, id, &source, |live| {
+                                let req = req.live(live);
+                                async move { self.guest_exec(kind, node, id, &req).await }
+                            })
+                            .await
+                            .map_err(|e| e.to_string())
                         }
                     }
                 }
             };
             let (exit_code, output) = match outcome {
+                // its output was reported as it came
                 Ok(o) => {
                     let mut text = o.stdout.clone();
                     text.push_str(&o.stderr);
                     (o.exit_code, text)
                 }
-                Err(e) => (-1, e),
+                Err(e) => {
+                    for line in e.lines() {
+                        reporter.report(&Event::Output {
+                            id,
+                            source: &source,
+                            line,
+                        });
+                    }
+                    (-1, e)
+                }
             };
-            for line in output.lines() {
-                reporter.report(&Event::Output {
-                    id,
-                    source: &format!("test {}", case.name),
-                    line,
-                });
-            }
             let passed = exit_code == 0;
             let err = (!passed).then(|| format!("exit code {exit_code}"));
             reporter.report(&Event::StepFinished {

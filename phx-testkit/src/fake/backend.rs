@@ -306,16 +306,26 @@ fn storage_info(s: &FakeStorage, used: u64) -> Result<StorageInfo> {
 /// gets its own process group, so a Ctrl-C at the terminal stops phx, not the work it waits for.
 async fn output_tracked(
     mut cmd: tokio::process::Command,
-    argv: &[String],
+    req: &ExecRequest,
 ) -> std::io::Result<std::process::Output> {
     cmd.kill_on_drop(true)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .process_group(0);
-    let child = cmd.spawn()?;
-    let _running = phx_core::backend::inflight::command(argv.join(" "), child.id());
-    child.wait_with_output().await
+    let mut child = cmd.spawn()?;
+    let _running = phx_core::backend::inflight::command(req.argv.join(" "), child.id());
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let (out, status) = tokio::join!(
+        phx_core::backend::live::read_output(stdout, stderr, req.live.as_ref()),
+        child.wait()
+    );
+    let (stdout, stderr) = out?;
+    Ok(std::process::Output {
+        status: status?,
+        stdout,
+        stderr,
+    })
 }
 
 /// Run `argv` as a host process "inside" the guest: absolute paths point into its scratch root.
@@ -328,7 +338,7 @@ async fn run_in(root: &Path, req: &ExecRequest) -> Result<ExecOutput> {
         });
     };
     let cmd = tokio::process::Command::from(cmd);
-    let out = match tokio::time::timeout(req.timeout, output_tracked(cmd, &req.argv)).await {
+    let out = match tokio::time::timeout(req.timeout, output_tracked(cmd, req)).await {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => {
             // like lxc-attach: exec of a missing program exits 127 (or 126 if not executable)
@@ -758,6 +768,16 @@ impl VmManager for FakeKind {
         })?;
         write_into(&self.root(id), path, content, 0o644)
     }
+
+    async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<String> {
+        read(
+            &self.inner,
+            "vm.agent.file-read",
+            format!("{id} {path}"),
+            |c| self.agent_ready(c, node, id),
+        )?;
+        guest::read_from(&self.root(id), path).map_err(|m| pve(PveError::e500(m)))
+    }
 }
 
 #[async_trait]
@@ -1025,7 +1045,7 @@ impl Hypervisor for FakeBackend {
         for (k, v) in &req.env {
             cmd.env(k, v);
         }
-        let out = match tokio::time::timeout(req.timeout, output_tracked(cmd, &req.argv)).await {
+        let out = match tokio::time::timeout(req.timeout, output_tracked(cmd, req)).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => return Err(Error::io(format!("running {prog} on node {node}"), e)),
             Err(_) => {

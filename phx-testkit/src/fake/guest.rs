@@ -91,6 +91,24 @@ pub fn exec_failure_code(e: &std::io::Error) -> i32 {
     }
 }
 
+/// Read guest path `path` as the guest agent's `file-read` does: the first 16 MiB, as text;
+/// the agent's error when it cannot be opened.
+pub fn read_from(root: &Path, path: &str) -> Result<String, String> {
+    use std::io::Read as _;
+    let open = std::fs::File::open(guest_path(root, path)).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
+            _ => e.to_string(),
+        };
+        format!("Agent error: failed to open file '{path}' (mode: 'r'): {why}")
+    })?;
+    let mut bytes = Vec::new();
+    open.take(16 << 20)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("Agent error: failed to read file '{path}': {e}"))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Write `content` to guest path `dest` with `mode`. The parent directory must exist, as in a
 /// real guest.
 pub fn write_into(root: &Path, dest: &str, content: &[u8], mode: u32) -> Result<(), String> {

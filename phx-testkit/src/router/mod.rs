@@ -1923,6 +1923,15 @@ impl Router {
                     .map_err(|m| PveError::e500(format!("Agent error: {m}")))?;
                 Ok(Reply::null())
             }
+            (Method::Get, ["agent", "file-read"]) if !lxc => {
+                let p = check(r, params, &[("file", Str, true)], None)?;
+                let file = p.req("file")?;
+                c.count("vm.agent.file-read", false, format!("{id} {file}"));
+                c.agent_ready(node, id)?;
+                let content = guest::read_from(&guest::guest_root(&self.scratch, id), file)
+                    .map_err(PveError::e500)?;
+                Ok(Reply::data(json!({ "content": content })))
+            }
             _ => Err(not_implemented(method, r)),
         }
     }

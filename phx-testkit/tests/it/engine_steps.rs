@@ -540,10 +540,102 @@ async fn a_vm_feature_script_is_removed_from_the_guest_after_it_ran() {
                     .unwrap()
                     .len()
             ),
-            "read vm.agent.exec 1001 /usr/bin/env PHX_GUEST_ID=1001 PHX_GUEST_KIND=vm PHX_NODE=pve PHX_CONFIG_DIR=[SITE]/etc /bin/bash /tmp/phoenix_features/feature_install_docker.sh 1001".to_string(),
-            "read vm.agent.exec 1001 rm -f /tmp/phoenix_features/feature_install_docker.sh".to_string(),
+            // sh's program is fixed: the log and the command are its arguments
+            "read vm.agent.exec 1001 /bin/sh -c log=$1; shift; exec \"$@\" >\"$log\" 2>&1 phx-feature /tmp/phoenix_features/feature_install_docker.sh.log /usr/bin/env PHX_GUEST_ID=1001 PHX_GUEST_KIND=vm PHX_NODE=pve PHX_CONFIG_DIR=[SITE]/etc /bin/bash /tmp/phoenix_features/feature_install_docker.sh 1001".to_string(),
+            "read vm.agent.file-read 1001 /tmp/phoenix_features/feature_install_docker.sh.log".to_string(),
+            "read vm.agent.exec 1001 rm -f /tmp/phoenix_features/feature_install_docker.sh /tmp/phoenix_features/feature_install_docker.sh.log".to_string(),
         ]
     );
+    assert!(
+        !root
+            .join("tmp/phoenix_features/feature_install_docker.sh.log")
+            .exists()
+    );
+}
+
+/// Script output with the time it was reported.
+#[derive(Default)]
+struct Lines(Mutex<Vec<(std::time::Instant, String)>>);
+
+impl Reporter for Lines {
+    fn report(&self, e: &Event<'_>) {
+        if let Event::Output { source, line, .. } = e {
+            let mut l = self.0.lock().unwrap();
+            l.push((std::time::Instant::now(), format!("[{source}] {line}")));
+        }
+    }
+}
+
+impl Lines {
+    /// The lines, and how long after the first the last was reported.
+    fn take(&self) -> (Vec<String>, std::time::Duration) {
+        let l = self.0.lock().unwrap();
+        let gap = match (l.first(), l.last()) {
+            (Some(a), Some(b)) => b.0 - a.0,
+            _ => std::time::Duration::ZERO,
+        };
+        (l.iter().map(|(_, s)| s.clone()).collect(), gap)
+    }
+}
+
+#[tokio::test]
+async fn a_vm_feature_s_output_is_reported_while_it_runs() {
+    let site = Site::example();
+    // the agent gives output only when a command ends: phx follows the script's log instead
+    site.script(
+        "vm_features/feature_install_docker.sh",
+        "#!/usr/bin/env bash\necho 'docker: fetching'\nsleep 2.5\necho 'docker: installed' >&2\nprintf 'no newline'\n",
+    );
+    site.edit("phoenix_vm_configs.json", |v| {
+        v["vms"][1]["dependencies"] = json!([]);
+    });
+    let fake = fake();
+    let e = engine(&fake, site.inventory());
+    let plan = e.plan(&ids(&[1001]), CREATE).await.expect("plan");
+    let lines = Lines::default();
+    let r = e.apply(&plan, &lines).await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    let (seen, gap) = lines.take();
+    assert_eq!(
+        seen,
+        [
+            "[feature docker] docker: fetching",
+            "[feature docker] docker: installed",
+            "[feature docker] no newline",
+        ]
+    );
+    // the first line was reported while the script still slept
+    assert!(gap >= std::time::Duration::from_secs(1), "{gap:?}");
+    let root = fake.guest_root(ids(&[1001])[0]);
+    assert!(
+        !root
+            .join("tmp/phoenix_features/feature_install_docker.sh.log")
+            .exists()
+    );
+}
+
+#[tokio::test]
+async fn a_container_feature_s_output_is_reported_while_it_runs() {
+    let site = Site::example();
+    site.script(
+        "lxc_setup/phoenix_hypervisor_feature_install_base_setup.sh",
+        "#!/usr/bin/env bash\necho \"base_setup for $1: apt\"\nsleep 1.5\necho 'base_setup: done' >&2\n",
+    );
+    let fake = fake();
+    let e = engine(&fake, site.inventory());
+    let plan = e.plan(&ids(&[900]), CREATE).await.expect("plan");
+    let lines = Lines::default();
+    let r = e.apply(&plan, &lines).await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    let (seen, gap) = lines.take();
+    assert_eq!(
+        seen,
+        [
+            "[feature base_setup] base_setup for 900: apt",
+            "[feature base_setup] base_setup: done",
+        ]
+    );
+    assert!(gap >= std::time::Duration::from_secs(1), "{gap:?}");
 }
 
 #[tokio::test]
