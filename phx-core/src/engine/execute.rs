@@ -670,27 +670,34 @@ impl Engine {
                     .await?;
                 Ok(Done::Changed)
             }
-            Step::Stop => match self.retry(gp, op, None, ctx, || m.stop(node, id)).await {
-                Ok(t) => Ok(task(t)),
-                Err(Error::Conflict {
-                    reason: ConflictReason::NotRunning,
-                    ..
-                }) => Ok(Done::Noop),
-                Err(e) => Err(e),
-            },
-            Step::Shutdown { timeout_secs } => match self
-                .retry(gp, op, None, ctx, || {
-                    m.shutdown(node, id, Duration::from_secs(*timeout_secs))
-                })
-                .await
-            {
-                Ok(t) => Ok(task(t)),
-                Err(Error::Conflict {
-                    reason: ConflictReason::NotRunning,
-                    ..
-                }) => Ok(Done::Noop),
-                Err(e) => Err(e),
-            },
+            Step::Stop | Step::Shutdown { .. } => {
+                let calls = AtomicU64::new(0);
+                let r = self
+                    .retry(gp, op, None, ctx, || {
+                        calls.fetch_add(1, Ordering::Relaxed);
+                        match step {
+                            Step::Shutdown { timeout_secs } => {
+                                m.shutdown(node, id, Duration::from_secs(*timeout_secs))
+                            }
+                            _ => m.stop(node, id),
+                        }
+                    })
+                    .await;
+                match r {
+                    Ok(t) => Ok(task(t)),
+                    // stopped already: before phx asked (nothing done), or by an earlier
+                    // attempt of phx's whose answer was lost (done, by phx)
+                    Err(Error::Conflict {
+                        reason: ConflictReason::NotRunning,
+                        ..
+                    }) if calls.load(Ordering::Relaxed) > 1 => Ok(Done::Changed),
+                    Err(Error::Conflict {
+                        reason: ConflictReason::NotRunning,
+                        ..
+                    }) => Ok(Done::Noop),
+                    Err(e) => Err(e),
+                }
+            }
             Step::Start => {
                 let t = match self
                     .retry(gp, op, Some(TaskDone::sync()), ctx, || m.start(node, id))

@@ -193,6 +193,34 @@ async fn lost_response_on_create_counts_as_done_on_retry() {
 }
 
 #[tokio::test]
+async fn a_stop_whose_answer_was_lost_counts_as_a_change() {
+    let fake = fake();
+    let e = engine(&fake, example());
+    run(&e, &[101], CREATE).await;
+    fake.with(|c| {
+        c.fail_next(
+            "lxc.shutdown",
+            phx_testkit::Fault::LostResponse { status: 596 },
+        );
+        c.counters.per_op.clear();
+    });
+    let (_, r) = run(
+        &e,
+        &[101],
+        Operation::Stop {
+            with_dependents: false,
+        },
+    )
+    .await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    // the first shutdown went through; the retry met "not running": phx stopped it
+    assert_eq!(fake.with(|c| c.counters.per_op["lxc.shutdown"]), 2);
+    let g = r.guests.iter().find(|g| g.id.get() == 101).unwrap();
+    assert_eq!(g.outcome, Outcome::Changed, "{}", summary(&r));
+    assert!(fake.with(|c| c.guests[&101].status == phx_core::backend::PowerState::Stopped));
+}
+
+#[tokio::test]
 async fn task_failure_is_reported_with_upid_and_log_tail_and_not_retried() {
     let fake = fake();
     fake.with(|c| {
