@@ -420,7 +420,6 @@ impl Manager {
     async fn wait_lxc_template(&self, node: &NodeName, id: GuestId) -> Result<()> {
         let started = Instant::now();
         let limit = self.inner.timeouts.lxc_template;
-        let mut delay = self.inner.poll.initial;
         loop {
             let cfg = self.config(node, id).await?;
             if cfg.is_template() && cfg.lock().is_none() {
@@ -432,8 +431,7 @@ impl Manager {
                     after: limit,
                 });
             }
-            tokio::time::sleep(delay).await;
-            delay = self.inner.poll.next(delay);
+            tokio::time::sleep(self.inner.poll.wait(started.elapsed())).await;
         }
     }
 }
@@ -809,7 +807,10 @@ impl VmManager for Manager {
             Ok((n.clone(), map::agent_pid(&v).map_err(parse_error)?))
         })?;
         let started = Instant::now();
-        let mut delay = Duration::from_millis(100).min(self.inner.poll.initial);
+        // commands through the agent are mostly short: a first wait of at most 100 ms, then a
+        // quarter of the time so far, at most 1 s
+        let first = Duration::from_millis(100).min(self.inner.poll.initial);
+        let most = Duration::from_secs(1).min(self.inner.poll.max).max(first);
         let status_path = format!("{}/agent/exec-status", self.base(&n, id));
         loop {
             let v = self
@@ -829,8 +830,8 @@ impl VmManager for Manager {
                     after: req.timeout,
                 });
             }
-            tokio::time::sleep(delay.min(req.timeout.saturating_sub(started.elapsed()))).await;
-            delay = self.inner.poll.next(delay).min(Duration::from_secs(1));
+            let wait = (started.elapsed() / 4).clamp(first, most);
+            tokio::time::sleep(wait.min(req.timeout.saturating_sub(started.elapsed()))).await;
         }
     }
 

@@ -446,7 +446,6 @@ impl Client {
             segment(upid.as_str())
         );
         let started = Instant::now();
-        let mut delay = poll.initial;
         // since when, and why, the task's status cannot be read
         let mut unreadable: Option<(Instant, String)> = None;
         loop {
@@ -524,8 +523,7 @@ impl Client {
                     after: timeout,
                 });
             }
-            tokio::time::sleep(delay.min(timeout - spent)).await;
-            delay = poll.next(delay);
+            tokio::time::sleep(poll.wait(spent).min(timeout - spent)).await;
         }
     }
 

@@ -171,7 +171,10 @@ impl Timeouts {
     }
 }
 
-/// Task polling: the first wait, growing by half each time up to `max`.
+/// Task polling: the wait before the next poll is a quarter of the time the task has run so
+/// far, at least `initial` and at most `max`. A finished task is so noticed at most a quarter
+/// of its length after it ended (and never more than `max`), while a long task is asked about
+/// at most every `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollPolicy {
     /// First wait between polls.
@@ -190,9 +193,9 @@ impl Default for PollPolicy {
 }
 
 impl PollPolicy {
-    /// The wait after `d`.
-    pub fn next(&self, d: Duration) -> Duration {
-        (d + d / 2).min(self.max)
+    /// The wait before the next poll of a task that has run for `elapsed`.
+    pub fn wait(&self, elapsed: Duration) -> Duration {
+        (elapsed / 4).clamp(self.initial, self.max.max(self.initial))
     }
 }
 
@@ -257,15 +260,32 @@ mod tests {
     }
 
     #[test]
-    fn polling_backs_off_to_the_cap() {
+    fn polls_come_at_a_quarter_of_the_time_so_far_between_the_bounds() {
         let p = PollPolicy::default();
-        let mut d = p.initial;
-        let mut seen = vec![d];
-        for _ in 0..10 {
-            d = p.next(d);
-            seen.push(d);
+        // the poll times of a task, from its start
+        let mut t = Duration::ZERO;
+        let mut at = vec![t];
+        while t < Duration::from_secs(30) {
+            t += p.wait(t);
+            at.push(t);
         }
-        assert_eq!(seen[1], Duration::from_millis(300));
-        assert_eq!(*seen.last().unwrap(), Duration::from_secs(2));
+        let ms: Vec<u128> = at.iter().take(12).map(Duration::as_millis).collect();
+        assert_eq!(
+            ms,
+            [
+                0, 200, 400, 600, 800, 1000, 1250, 1562, 1953, 2441, 3051, 3814
+            ]
+        );
+        // a task that ends is noticed within a quarter of its length (200 ms at least), and
+        // never more than 2 s later
+        for end in [150, 250, 1_000, 4_000, 10_000, 29_000].map(Duration::from_millis) {
+            let seen = at.iter().find(|&&a| a >= end).unwrap();
+            let lag = *seen - end;
+            assert!(
+                lag <= (end / 4).max(p.initial).min(p.max),
+                "a task of {end:?} was seen at {seen:?}"
+            );
+        }
+        assert_eq!(p.wait(Duration::from_secs(3600)), Duration::from_secs(2));
     }
 }
