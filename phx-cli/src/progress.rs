@@ -152,7 +152,7 @@ impl Progress {
             return;
         }
         if self.mode == Mode::Silent {
-            eprintln!("{s}");
+            line(s);
         } else {
             self.println(s);
         }
