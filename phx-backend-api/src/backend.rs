@@ -927,6 +927,14 @@ impl Hypervisor for ApiBackend {
         .map_err(parse_error)
     }
 
+    async fn active_tasks(&self, node: &NodeName, kind: Option<&str>) -> Result<Vec<ActiveTask>> {
+        let path = format!("/nodes/{}/tasks", segment(node.as_str()));
+        let params = Params::new()
+            .set("source", "active")
+            .opt("typefilter", kind);
+        map::active_tasks(&self.inner.get(&path, params).await?).map_err(parse_error)
+    }
+
     async fn storages(&self, node: &NodeName) -> Result<Vec<StorageInfo>> {
         let path = format!("/nodes/{}/storage", segment(node.as_str()));
         map::storages(&self.inner.get(&path, Params::new()).await?).map_err(parse_error)

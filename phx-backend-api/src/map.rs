@@ -10,8 +10,8 @@ use phx_core::types::{FirewallAction, FirewallDirection, FirewallRule, PortSpec,
 use serde_json::Value;
 
 pub use phx_backend_pct::parse::{
-    ParseError, TaskStatus, agent_file_content, flag, guest_config, guest_status, nodes, number,
-    resources, snapshots, storages, task_status, text, version, volumes,
+    ParseError, TaskStatus, active_tasks, agent_file_content, flag, guest_config, guest_status,
+    nodes, number, resources, snapshots, storages, task_status, text, version, volumes,
 };
 
 pub use crate::client::{parse_ticket, task_log_lines};

@@ -1236,6 +1236,14 @@ impl Hypervisor for PctBackend {
         .map_err(|e| parse_error("pvesh get /cluster/resources", e.to_string()))
     }
 
+    async fn active_tasks(&self, node: &NodeName, kind: Option<&str>) -> Result<Vec<ActiveTask>> {
+        let path = format!("/nodes/{node}/tasks");
+        let mut params = vec![("source", s("active"))];
+        params.extend(kind.map(|k| ("typefilter", s(k))));
+        parse::active_tasks(&self.inner.get(&path, &params).await?)
+            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
+    }
+
     async fn storages(&self, node: &NodeName) -> Result<Vec<StorageInfo>> {
         let path = format!("/nodes/{node}/storage");
         parse::storages(&self.inner.get(&path, &[]).await?)

@@ -739,6 +739,34 @@ pub enum GuestExec {
     },
 }
 
+/// `GET /nodes/{n}/tasks` → the tasks (`upid`, `type`, `id`), in the order listed.
+pub fn active_tasks(v: &Value) -> Result<Vec<phx_core::backend::ActiveTask>, ParseError> {
+    let Some(items) = v.as_array() else {
+        return Err(perr(
+            "task list",
+            format!("not a list: {}", Excerpt(&v.to_string())),
+        ));
+    };
+    items
+        .iter()
+        .map(|t| {
+            let field = |k: &str| {
+                text(&t[k]).ok_or_else(|| {
+                    perr(
+                        "task list",
+                        format!("no {k} in {}", Excerpt(&t.to_string())),
+                    )
+                })
+            };
+            Ok(phx_core::backend::ActiveTask {
+                upid: field("upid")?,
+                kind: field("type")?,
+                id: text(&t["id"]).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
 /// `GET .../agent/file-read` (`{"content": "...", "truncated": true?}`) → the content.
 pub fn agent_file_content(v: &Value) -> Result<String, ParseError> {
     match &v["content"] {

@@ -54,6 +54,7 @@ macro_rules! conformance_suite {
             guest_firewall_round_trip,
             cluster_firewall_round_trip,
             storages_and_content,
+            active_tasks_are_only_running_ones,
             lxc_exec_passes_exit_code_and_output,
             lxc_push_then_exec,
             lxc_exec_times_out,
@@ -1332,6 +1333,33 @@ pub async fn host_exec_runs_on_the_node(h: &dyn Hypervisor) {
     assert_eq!(
         (out.exit_code, out.stdout.as_str(), out.stderr.as_str()),
         (2, "hi a;b $c\n", "warn\n")
+    );
+}
+
+/// `active_tasks` answers with the tasks that run now: none of the finished ones (a
+/// container was just created and started), filtered by type when asked.
+pub async fn active_tasks_are_only_running_ones(h: &dyn Hypervisor) {
+    let n = node(h).await;
+    create_ct(h, &n, 9265, &[]).await;
+    h.lxc().start(&n, gid(9265)).await.expect("start");
+    let all = h.active_tasks(&n, None).await.expect("active tasks");
+    assert!(
+        all.iter()
+            .all(|t| t.upid.starts_with("UPID:") && !t.kind.is_empty()),
+        "{all:?}"
+    );
+    assert!(
+        !all.iter()
+            .any(|t| t.id == "9265" && matches!(t.kind.as_str(), "vzcreate" | "vzstart")),
+        "finished tasks are not active: {all:?}"
+    );
+    let downloads = h
+        .active_tasks(&n, Some("download"))
+        .await
+        .expect("active downloads");
+    assert!(
+        downloads.iter().all(|t| t.kind == "download"),
+        "{downloads:?}"
     );
 }
 

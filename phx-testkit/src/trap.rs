@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use phx_core::Result;
 use phx_core::backend::{
-    Capabilities, CloneRequest, ConfigUpdate, DestroyOptions, ExecOutput, ExecRequest,
+    ActiveTask, Capabilities, CloneRequest, ConfigUpdate, DestroyOptions, ExecOutput, ExecRequest,
     FirewallOptions, FirewallState, GuestConfig, GuestManager, GuestSummary, Hypervisor, LxcCreate,
     LxcManager, NodeInfo, SnapshotInfo, StorageInfo, StorageSpec, TaskDone, Version, VmCreate,
     VmManager, VolumeInfo,
@@ -101,6 +101,9 @@ impl Hypervisor for WriteTrap {
     }
     async fn guests(&self) -> Result<Vec<GuestSummary>> {
         self.inner.guests().await
+    }
+    async fn active_tasks(&self, node: &NodeName, kind: Option<&str>) -> Result<Vec<ActiveTask>> {
+        self.inner.active_tasks(node, kind).await
     }
     async fn storages(&self, node: &NodeName) -> Result<Vec<StorageInfo>> {
         self.inner.storages(node).await

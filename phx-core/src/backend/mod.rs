@@ -71,6 +71,9 @@ pub trait Hypervisor: Send + Sync + Debug {
     async fn default_node(&self) -> Result<NodeName>;
     /// Every guest in the cluster, containers and VMs, with the node each lives on.
     async fn guests(&self) -> Result<Vec<GuestSummary>>;
+    /// The tasks running on `node` now, of type `kind` when given (`download`): what a call
+    /// whose answer was lost may have started.
+    async fn active_tasks(&self, node: &NodeName, kind: Option<&str>) -> Result<Vec<ActiveTask>>;
 
     /// Storages of a node.
     async fn storages(&self, node: &NodeName) -> Result<Vec<StorageInfo>>;

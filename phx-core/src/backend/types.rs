@@ -47,6 +47,18 @@ impl fmt::Display for PowerState {
     }
 }
 
+/// A task running on a node (`GET /nodes/{node}/tasks?source=active`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveTask {
+    /// Its UPID.
+    pub upid: String,
+    /// Its type (`download`, `vzcreate`, `qmclone`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What it works on: a guest id, or a file name for `download`.
+    pub id: String,
+}
+
 /// One guest as the cluster lists it (`/cluster/resources`, `pct list`, `qm list`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuestSummary {

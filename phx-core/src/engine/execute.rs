@@ -511,8 +511,12 @@ impl Engine {
                         async move {
                             // the answer to the first download may be lost while it ran:
                             // look before starting a second one
-                            if resend && stored(hv, node, storage, "vztmpl", volid).await? {
-                                return Ok(TaskDone::sync());
+                            if resend
+                                && let Some(done) =
+                                    lost_download(hv, node, storage, "vztmpl", volid, template)
+                                        .await?
+                            {
+                                return Ok(done);
                             }
                             hv.download_template(node, storage, template).await
                         }
@@ -544,8 +548,12 @@ impl Engine {
                     .retry(gp, op, None, ctx, || {
                         let resend = std::mem::replace(&mut sent, true);
                         async move {
-                            if resend && stored(hv, node, storage, content, volid).await? {
-                                return Ok(TaskDone::sync());
+                            if resend
+                                && let Some(done) =
+                                    lost_download(hv, node, storage, content, volid, filename)
+                                        .await?
+                            {
+                                return Ok(done);
                             }
                             hv.download_url(node, storage, content, filename, url).await
                         }
@@ -1372,6 +1380,52 @@ async fn stored(
         .await?
         .iter()
         .any(|v| v.volid == volid))
+}
+
+/// How long phx waits for a download that a call whose answer was lost started.
+const LOST_DOWNLOAD_WAIT: Duration = Duration::from_secs(3600);
+
+/// Before a download is sent again because the answer to the first was lost: the file is
+/// there (done), or that first download still runs on the node (a `download` task of `file`):
+/// wait for it to end, then look again. `None`: nothing there and nothing running, send it.
+async fn lost_download(
+    hv: &dyn crate::backend::Hypervisor,
+    node: &crate::types::NodeName,
+    storage: &crate::types::StorageId,
+    content: &str,
+    volid: &str,
+    file: &str,
+) -> Result<Option<TaskDone>> {
+    if stored(hv, node, storage, content, volid).await? {
+        return Ok(Some(TaskDone::sync()));
+    }
+    let started = Instant::now();
+    let mut upid = None;
+    while let Some(t) = hv
+        .active_tasks(node, Some("download"))
+        .await?
+        .into_iter()
+        .find(|t| t.id == file)
+    {
+        if started.elapsed() >= LOST_DOWNLOAD_WAIT {
+            return Err(Error::Timeout {
+                operation: format!(
+                    "the download of {file} (task {}) that a call whose answer was lost started on node {node}",
+                    t.upid
+                ),
+                after: LOST_DOWNLOAD_WAIT,
+            });
+        }
+        tracing::info!(upid = %t.upid, "waiting for the download of {file} already running on node {node}");
+        upid = Some(t.upid);
+        let wait =
+            (started.elapsed() / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
+        tokio::time::sleep(wait).await;
+    }
+    if upid.is_some() && stored(hv, node, storage, content, volid).await? {
+        return Ok(Some(TaskDone { upid, warnings: 0 }));
+    }
+    Ok(None)
 }
 
 fn skipped(gp: &GuestPlan, why: String) -> GuestResult {

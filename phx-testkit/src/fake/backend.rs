@@ -848,6 +848,22 @@ impl Hypervisor for FakeBackend {
         })
     }
 
+    async fn active_tasks(&self, node: &NodeName, kind: Option<&str>) -> Result<Vec<ActiveTask>> {
+        read(&self.inner, "tasks", node.to_string(), |c| {
+            Ok(c.tasks
+                .iter()
+                .rev()
+                .filter(|t| t.node == node.as_str() && t.exitstatus.is_none())
+                .filter(|t| kind.is_none_or(|k| t.kind == k))
+                .map(|t| ActiveTask {
+                    upid: t.upid.clone(),
+                    kind: t.kind.clone(),
+                    id: t.id.clone(),
+                })
+                .collect())
+        })
+    }
+
     async fn storages(&self, node: &NodeName) -> Result<Vec<StorageInfo>> {
         let list = read(&self.inner, "storage.status", node.to_string(), |c| {
             c.storage_status(node.as_str())

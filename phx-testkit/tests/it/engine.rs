@@ -221,6 +221,28 @@ async fn a_stop_whose_answer_was_lost_counts_as_a_change() {
 }
 
 #[tokio::test]
+async fn a_download_whose_answer_was_lost_is_waited_for_not_sent_again() {
+    const TEMPLATE: &str = "debian-12-standard_12.12-1_amd64.tar.zst";
+    let fake = fake();
+    fake.with(|c| {
+        // the first download reached the node and runs for 1.5 s; its answer never came back
+        c.latency_ms = 1_500;
+        c.download_template("pve", "local", TEMPLATE).unwrap();
+        c.latency_ms = 0;
+        c.fail_next("aplinfo.download", phx_testkit::Fault::Http { status: 596 });
+        c.counters.per_op.clear();
+    });
+    let e = engine(&fake, example());
+    let (_, r) = run(&e, &[900], CREATE).await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    // the lost call only: the retry found the download running, waited, and found the file
+    assert_eq!(fake.with(|c| c.counters.per_op["aplinfo.download"]), 1);
+    let downloads = fake.with(|c| c.tasks.iter().filter(|t| t.kind == "download").count());
+    assert_eq!(downloads, 1);
+    assert!(fake.with(|c| c.guests.contains_key(&900)));
+}
+
+#[tokio::test]
 async fn task_failure_is_reported_with_upid_and_log_tail_and_not_retried() {
     let fake = fake();
     fake.with(|c| {
