@@ -578,6 +578,20 @@ impl Lines {
     }
 }
 
+/// `create` of one guest; its script output, and how long after the first line the last came.
+async fn create_reporting_lines(
+    fake: &FakeBackend,
+    site: &Site,
+    id: u32,
+) -> (Vec<String>, std::time::Duration) {
+    let e = engine(fake, site.inventory());
+    let plan = e.plan(&ids(&[id]), CREATE).await.expect("plan");
+    let lines = Lines::default();
+    let r = e.apply(&plan, &lines).await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    lines.take()
+}
+
 #[tokio::test]
 async fn a_vm_feature_s_output_is_reported_while_it_runs() {
     let site = Site::example();
@@ -590,12 +604,7 @@ async fn a_vm_feature_s_output_is_reported_while_it_runs() {
         v["vms"][1]["dependencies"] = json!([]);
     });
     let fake = fake();
-    let e = engine(&fake, site.inventory());
-    let plan = e.plan(&ids(&[1001]), CREATE).await.expect("plan");
-    let lines = Lines::default();
-    let r = e.apply(&plan, &lines).await;
-    assert_eq!(r.result(), "ok", "{}", summary(&r));
-    let (seen, gap) = lines.take();
+    let (seen, gap) = create_reporting_lines(&fake, &site, 1001).await;
     assert_eq!(
         seen,
         [
@@ -622,12 +631,7 @@ async fn a_container_feature_s_output_is_reported_while_it_runs() {
         "#!/usr/bin/env bash\necho \"base_setup for $1: apt\"\nsleep 1.5\necho 'base_setup: done' >&2\n",
     );
     let fake = fake();
-    let e = engine(&fake, site.inventory());
-    let plan = e.plan(&ids(&[900]), CREATE).await.expect("plan");
-    let lines = Lines::default();
-    let r = e.apply(&plan, &lines).await;
-    assert_eq!(r.result(), "ok", "{}", summary(&r));
-    let (seen, gap) = lines.take();
+    let (seen, gap) = create_reporting_lines(&fake, &site, 900).await;
     assert_eq!(
         seen,
         [
