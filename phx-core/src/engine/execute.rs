@@ -925,7 +925,9 @@ impl Engine {
                 argv.extend(env_req.env.iter().map(|(k, v)| format!("{k}={v}")));
                 argv.extend(["/bin/bash".to_string(), dest.clone(), gp.id.to_string()]);
                 let log = format!("{dest}.log");
-                let out = self.agent_exec_followed(gp, ctx, &source, argv, &log).await;
+                let out = self
+                    .agent_exec_followed_in_run(gp, ctx, &source, argv, &log)
+                    .await;
                 // the staged script and its log go, whether it worked or not; a leftover is
                 // only a warning
                 ctx.writes.fetch_add(1, Ordering::Relaxed);
@@ -962,12 +964,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Run `argv` in a VM through the guest agent with its output followed while it runs.
-    /// The agent hands a command's output back only when the command ends, so the command
-    /// writes it to `log` in the guest, which is read (agent `file-read`) after 1 s, then at
-    /// growing intervals up to 5 s, and reported line by line; the rest is reported when the
-    /// command ends. The output returned is the whole log (and what `sh` itself said).
-    async fn agent_exec_followed(
+    /// [`agent_exec_followed`] for a step of a run: its calls counted, a lost log a warning.
+    async fn agent_exec_followed_in_run(
         &self,
         gp: &GuestPlan,
         ctx: &RunCtx<'_>,
@@ -975,76 +973,24 @@ impl Engine {
         argv: Vec<String>,
         log: &str,
     ) -> Result<crate::backend::ExecOutput> {
-        const FIRST: Duration = Duration::from_secs(1);
-        const MOST: Duration = Duration::from_secs(5);
-        let vm = self.hv.vm();
-        let (node, id) = (&gp.node, gp.id);
-        // A fixed program for sh: the log path and the command are its arguments, never part
-        // of its text, so no value from the config is ever read by a shell.
-        let mut full: Vec<String> = [
-            "/bin/sh",
-            "-c",
-            r#"log=$1; shift; exec "$@" >"$log" 2>&1"#,
-            "phx-feature",
+        let f = agent_exec_followed(
+            self.hv.as_ref(),
+            ctx.reporter,
+            &gp.node,
+            gp.id,
+            source,
+            ExecRequest::new(argv).timeout(self.opts.script_timeout),
             log,
-        ]
-        .map(str::to_string)
-        .to_vec();
-        full.extend(argv);
-        let req = ExecRequest::new(full).timeout(self.opts.script_timeout);
-        let running = vm.agent_exec(node, id, &req);
-        tokio::pin!(running);
-        let mut shown = 0;
-        let mut delay = FIRST;
-        let out = loop {
-            tokio::select! {
-                r = &mut running => break r?,
-                () = tokio::time::sleep(delay) => {
-                    delay = (delay * 2).min(MOST);
-                    ctx.world.read();
-                    // not there yet, or the agent refuses file-read: the end will tell
-                    if let Ok(text) = vm.agent_file_read(node, id, log).await {
-                        shown += report_new_lines(ctx.reporter, id, source, &text, shown, false);
-                    }
-                }
-            }
-        };
-        ctx.world.read();
-        let text = match vm.agent_file_read(node, id, log).await {
-            Ok(t) => t,
-            // an agent that blocks file-read still runs commands
-            Err(e) => {
-                ctx.writes.fetch_add(1, Ordering::Relaxed);
-                let cat = ExecRequest::new(["cat", log]).timeout(Duration::from_secs(60));
-                match vm.agent_exec(node, id, &cat).await {
-                    Ok(o) if o.success() => o.stdout,
-                    other => {
-                        let why = match other {
-                            Ok(o) => format!("exit {}{}", o.exit_code, tail(&o, 3)),
-                            Err(e2) => e2.to_string(),
-                        };
-                        ctx.warn(
-                            id,
-                            &format!(
-                                "the output of {source} in {log} could not be read ({e}; {why})"
-                            ),
-                        );
-                        String::new()
-                    }
-                }
-            }
-        };
-        report_new_lines(ctx.reporter, id, source, &text, shown, true);
-        for line in out.stdout.lines().chain(out.stderr.lines()) {
-            ctx.reporter.report(&Event::Output { id, source, line });
+        )
+        .await?;
+        for _ in 0..f.reads {
+            ctx.world.read();
         }
-        let mut stdout = text;
-        stdout.push_str(&out.stdout);
-        Ok(crate::backend::ExecOutput {
-            exit_code: out.exit_code,
-            stdout,
-            stderr: out.stderr,
-        })
+        ctx.writes.fetch_add(f.writes, Ordering::Relaxed);
+        if let Some(w) = &f.problem {
+            ctx.warn(gp.id, w);
+        }
+        Ok(f.out)
     }
 
     async fn run_app_script(
@@ -1300,6 +1246,107 @@ impl Engine {
             GuestKind::Vm => self.hv.vm().agent_exec(node, id, req).await,
         }
     }
+}
+
+/// What [`agent_exec_followed`] did.
+pub(super) struct Followed {
+    /// The command's exit code, and its output: the whole log, then what `sh` itself said.
+    pub out: crate::backend::ExecOutput,
+    /// Backend reads (log reads) it made, and writes beyond the command itself (a `cat` of
+    /// the log when `file-read` is refused).
+    pub reads: u64,
+    pub writes: u64,
+    /// The log could not be read at the end (the output is then missing).
+    pub problem: Option<String>,
+}
+
+/// Run `req` in VM `id` through the guest agent with its output followed while it runs.
+/// The agent hands a command's output back only when the command ends, so the command writes
+/// it to `log` in the guest, which is read (agent `file-read`) after 1 s, then at growing
+/// intervals up to 5 s, and reported line by line as [`Event::Output`] of `source`; the rest
+/// is reported when the command ends.
+pub(super) async fn agent_exec_followed(
+    hv: &dyn crate::backend::Hypervisor,
+    reporter: &dyn Reporter,
+    node: &crate::types::NodeName,
+    id: GuestId,
+    source: &str,
+    req: ExecRequest,
+    log: &str,
+) -> Result<Followed> {
+    const FIRST: Duration = Duration::from_secs(1);
+    const MOST: Duration = Duration::from_secs(5);
+    let vm = hv.vm();
+    // A fixed program for sh: the log path and the command are its arguments, never part of
+    // its text, so no value from the config is ever read by a shell.
+    let mut argv: Vec<String> = [
+        "/bin/sh",
+        "-c",
+        r#"log=$1; shift; exec "$@" >"$log" 2>&1"#,
+        "phx-followed",
+        log,
+    ]
+    .map(str::to_string)
+    .to_vec();
+    argv.extend(req.argv.iter().cloned());
+    let req = ExecRequest { argv, ..req };
+    let (mut reads, mut writes) = (0, 0);
+    let running = vm.agent_exec(node, id, &req);
+    tokio::pin!(running);
+    let mut shown = 0;
+    let mut delay = FIRST;
+    let out = loop {
+        tokio::select! {
+            r = &mut running => break r?,
+            () = tokio::time::sleep(delay) => {
+                delay = (delay * 2).min(MOST);
+                reads += 1;
+                // not there yet, or the agent refuses file-read: the end will tell
+                if let Ok(text) = vm.agent_file_read(node, id, log).await {
+                    shown += report_new_lines(reporter, id, source, &text, shown, false);
+                }
+            }
+        }
+    };
+    reads += 1;
+    let mut problem = None;
+    let text = match vm.agent_file_read(node, id, log).await {
+        Ok(t) => t,
+        // an agent that blocks file-read still runs commands
+        Err(e) => {
+            writes += 1;
+            let cat = ExecRequest::new(["cat", log]).timeout(Duration::from_secs(60));
+            match vm.agent_exec(node, id, &cat).await {
+                Ok(o) if o.success() => o.stdout,
+                other => {
+                    let why = match other {
+                        Ok(o) => format!("exit {}{}", o.exit_code, tail(&o, 3)),
+                        Err(e2) => e2.to_string(),
+                    };
+                    problem = Some(format!(
+                        "the output of {source} in {log} could not be read ({e}; {why})"
+                    ));
+                    String::new()
+                }
+            }
+        }
+    };
+    report_new_lines(reporter, id, source, &text, shown, true);
+    for line in out.stdout.lines().chain(out.stderr.lines()) {
+        reporter.report(&Event::Output { id, source, line });
+    }
+    let mut stdout = text;
+    stdout.push_str(&out.stdout);
+    Ok(Followed {
+        out: crate::backend::ExecOutput {
+            exit_code: out.exit_code,
+            stdout,
+            stderr: out.stderr,
+        },
+        reads,
+        writes,
+        problem,
+    })
 }
 
 /// Report the lines of `text` after byte `from` (where the previous report ended) as

@@ -12,7 +12,7 @@ use crate::report::{Event, Reporter};
 use crate::types::{GuestId, GuestKind};
 
 use super::Engine;
-use super::execute::reported;
+use super::execute::{agent_exec_followed, reported};
 
 const DIR: &str = "/tmp/phoenix_tests";
 
@@ -249,26 +249,53 @@ impl Engine {
                                     ExecRequest::new(Vec::<String>::new()),
                                 )
                                 .env;
-                            let req = match kind {
-                                GuestKind::Lxc => ExecRequest {
-                                    env,
-                                    ..ExecRequest::new([dest.clone()])
-                                },
-                                // the guest agent takes no environment: pass it through env(1)
+                            let timeout = Duration::from_secs(600);
+                            match kind {
+                                GuestKind::Lxc => {
+                                    let req = ExecRequest {
+                                        env,
+                                        ..ExecRequest::new([dest.clone()])
+                                    }
+                                    .timeout(timeout);
+                                    reported(reporter, id, &source, |live| {
+                                        let req = req.live(live);
+                                        async move { self.guest_exec(kind, node, id, &req).await }
+                                    })
+                                    .await
+                                    .map_err(|e| e.to_string())
+                                }
+                                // the guest agent takes no environment (env(1) passes it) and
+                                // gives output only at the end (phx follows a log instead)
                                 GuestKind::Vm => {
                                     let mut argv = vec!["/usr/bin/env".to_string()];
                                     argv.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
                                     argv.extend(["/bin/bash".to_string(), dest.clone()]);
-                                    ExecRequest::new(argv)
+                                    let req = ExecRequest::new(argv).timeout(timeout);
+                                    let log = format!("{dest}.log");
+                                    match agent_exec_followed(
+                                        self.hv.as_ref(),
+                                        reporter,
+                                        node,
+                                        id,
+                                        &source,
+                                        req,
+                                        &log,
+                                    )
+                                    .await
+                                    {
+                                        Ok(f) => {
+                                            if let Some(p) = &f.problem {
+                                                reporter.report(&Event::Warning {
+                                                    id: Some(id),
+                                                    message: p,
+                                                });
+                                            }
+                                            Ok(f.out)
+                                        }
+                                        Err(e) => Err(e.to_string()),
+                                    }
                                 }
-                            };
-                            let req = req.timeout(Duration::from_secs(600));
-                            reported(reporter, id, &source, |live| {
-                                let req = req.live(live);
-                                async move { self.guest_exec(kind, node, id, &req).await }
-                            })
-                            .await
-                            .map_err(|e| e.to_string())
+                            }
                         }
                     }
                 }

@@ -541,7 +541,7 @@ async fn a_vm_feature_script_is_removed_from_the_guest_after_it_ran() {
                     .len()
             ),
             // sh's program is fixed: the log and the command are its arguments
-            "read vm.agent.exec 1001 /bin/sh -c log=$1; shift; exec \"$@\" >\"$log\" 2>&1 phx-feature /tmp/phoenix_features/feature_install_docker.sh.log /usr/bin/env PHX_GUEST_ID=1001 PHX_GUEST_KIND=vm PHX_NODE=pve PHX_CONFIG_DIR=[SITE]/etc /bin/bash /tmp/phoenix_features/feature_install_docker.sh 1001".to_string(),
+            "read vm.agent.exec 1001 /bin/sh -c log=$1; shift; exec \"$@\" >\"$log\" 2>&1 phx-followed /tmp/phoenix_features/feature_install_docker.sh.log /usr/bin/env PHX_GUEST_ID=1001 PHX_GUEST_KIND=vm PHX_NODE=pve PHX_CONFIG_DIR=[SITE]/etc /bin/bash /tmp/phoenix_features/feature_install_docker.sh 1001".to_string(),
             "read vm.agent.file-read 1001 /tmp/phoenix_features/feature_install_docker.sh.log".to_string(),
             "read vm.agent.exec 1001 rm -f /tmp/phoenix_features/feature_install_docker.sh /tmp/phoenix_features/feature_install_docker.sh.log".to_string(),
         ]
@@ -621,6 +621,36 @@ async fn a_vm_feature_s_output_is_reported_while_it_runs() {
             .join("tmp/phoenix_features/feature_install_docker.sh.log")
             .exists()
     );
+}
+
+#[tokio::test]
+async fn a_vm_test_s_output_is_reported_while_it_runs() {
+    let site = Site::example();
+    site.script(
+        "tests/apps/docker_ok.sh",
+        "#!/usr/bin/env bash\necho 'docker: asking'\nsleep 2.5\necho 'docker: answers'\n",
+    );
+    let (fake, _, _) = vm_with_feature(&site).await;
+    let e = engine(&fake, site.inventory());
+    let lines = Lines::default();
+    let report = e
+        .run_tests(ids(&[1001])[0], Some("smoke"), &lines)
+        .await
+        .expect("tests");
+    assert_eq!(report.passed(), 1);
+    assert_eq!(
+        report.results[0].output, "docker: asking\ndocker: answers\n",
+        "the whole output is kept"
+    );
+    let (seen, gap) = lines.take();
+    assert_eq!(
+        seen,
+        [
+            "[test docker answers] docker: asking",
+            "[test docker answers] docker: answers",
+        ]
+    );
+    assert!(gap >= std::time::Duration::from_secs(1), "{gap:?}");
 }
 
 #[tokio::test]
