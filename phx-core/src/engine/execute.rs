@@ -983,9 +983,7 @@ impl Engine {
             log,
         )
         .await?;
-        for _ in 0..f.reads {
-            ctx.world.read();
-        }
+        ctx.world.reads(f.reads);
         ctx.writes.fetch_add(f.writes, Ordering::Relaxed);
         if let Some(w) = &f.problem {
             ctx.warn(gp.id, w);

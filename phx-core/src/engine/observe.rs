@@ -69,7 +69,11 @@ impl<'h> World<'h> {
     }
 
     pub(crate) fn read(&self) {
-        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.reads(1);
+    }
+
+    pub(crate) fn reads(&self, n: u64) {
+        self.reads.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Config and (optionally) firewall of an existing guest.
