@@ -87,6 +87,8 @@ fn mappers(which: u8, v: &Value) {
         8 => {
             let _ = parse::task_status(v);
             let _ = parse::string_map(v);
+            let _ = said(parse::active_tasks(v));
+            let _ = said(parse::agent_file_content(v));
         }
         _ => {
             let _ = parse::text(v);
