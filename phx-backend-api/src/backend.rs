@@ -835,17 +835,17 @@ impl VmManager for Manager {
         }
     }
 
-    async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<String> {
-        on_guest!(self, node, id, |n| {
-            let v = self
-                .inner
-                .get(
-                    &format!("{}/agent/file-read", self.base(n, id)),
-                    Params::new().set("file", path),
-                )
-                .await?;
-            map::agent_file_content(&v).map_err(parse_error)
-        })
+    async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<AgentFile> {
+        // not `on_guest!`: a log not written yet answers "No such file", which is not a guest
+        // that moved (this read polls a log; the command itself locates the guest)
+        let v = self
+            .inner
+            .get(
+                &format!("{}/agent/file-read", self.base(node, id)),
+                Params::new().set("file", path),
+            )
+            .await?;
+        map::agent_file_content(&v).map_err(parse_error)
     }
 
     async fn agent_file_write(

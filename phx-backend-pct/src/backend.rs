@@ -1149,7 +1149,7 @@ impl VmManager for Manager {
         }
     }
 
-    async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<String> {
+    async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<AgentFile> {
         self.inner.local(node).await?;
         let api = format!("/nodes/{node}/qemu/{id}/agent/file-read");
         parse::agent_file_content(&self.inner.get(&api, &[("file", s(path))]).await?)

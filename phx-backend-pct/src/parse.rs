@@ -767,10 +767,14 @@ pub fn active_tasks(v: &Value) -> Result<Vec<phx_core::backend::ActiveTask>, Par
         .collect()
 }
 
-/// `GET .../agent/file-read` (`{"content": "...", "truncated": true?}`) → the content.
-pub fn agent_file_content(v: &Value) -> Result<String, ParseError> {
+/// `GET .../agent/file-read` (`{"content": "...", "truncated": true?}`) → the content, and
+/// whether the file was longer.
+pub fn agent_file_content(v: &Value) -> Result<phx_core::backend::AgentFile, ParseError> {
     match &v["content"] {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => Ok(phx_core::backend::AgentFile {
+            content: s.clone(),
+            truncated: flag(&v["truncated"]),
+        }),
         other => Err(perr(
             "agent file-read",
             format!("no text content in {}", Excerpt(&other.to_string())),

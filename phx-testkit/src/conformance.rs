@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use phx_core::backend::{
-    CloneRequest, ConfigUpdate, DestroyOptions, ExecRequest, FirewallOptions, GuestManager,
-    LiveOutput, LxcCreate, PowerState, StorageSpec, VmCreate,
+    AgentFile, CloneRequest, ConfigUpdate, DestroyOptions, ExecRequest, FirewallOptions,
+    GuestManager, LiveOutput, LxcCreate, PowerState, StorageSpec, VmCreate,
 };
 use phx_core::error::{ConflictReason, Error};
 use phx_core::propstr::{IpConfig, LxcFeatures, MountPoint};
@@ -1439,7 +1439,10 @@ pub async fn vm_agent_exec_and_file_write(h: &dyn Hypervisor) {
         vm.agent_file_read(&n, gid(9291), "/tmp/phx-9291.txt")
             .await
             .expect("file-read"),
-        "agent data\n"
+        AgentFile {
+            content: "agent data\n".into(),
+            truncated: false
+        }
     );
     assert!(
         vm.agent_file_read(&n, gid(9291), "/tmp/phx-no-such-file")

@@ -9,10 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use phx_core::Result;
 use phx_core::backend::{
-    ActiveTask, Capabilities, CloneRequest, ConfigUpdate, DestroyOptions, ExecOutput, ExecRequest,
-    FirewallOptions, FirewallState, GuestConfig, GuestManager, GuestSummary, Hypervisor, LxcCreate,
-    LxcManager, NodeInfo, SnapshotInfo, StorageInfo, StorageSpec, TaskDone, Version, VmCreate,
-    VmManager, VolumeInfo,
+    ActiveTask, AgentFile, Capabilities, CloneRequest, ConfigUpdate, DestroyOptions, ExecOutput,
+    ExecRequest, FirewallOptions, FirewallState, GuestConfig, GuestManager, GuestSummary,
+    Hypervisor, LxcCreate, LxcManager, NodeInfo, SnapshotInfo, StorageInfo, StorageSpec, TaskDone,
+    Version, VmCreate, VmManager, VolumeInfo,
 };
 use phx_core::error::Error;
 use phx_core::types::{
@@ -388,7 +388,7 @@ impl VmManager for TrapVm {
     ) -> Result<()> {
         Err(trip(&self.log, format!("vm.agent_file_write {id} {path}")))
     }
-    async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<String> {
+    async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<AgentFile> {
         self.inner.vm().agent_file_read(node, id, path).await
     }
 }

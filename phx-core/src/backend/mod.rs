@@ -283,7 +283,7 @@ pub trait VmManager: GuestManager {
     ) -> Result<()>;
     /// Read a file through the guest agent (`agent/file-read`, at most the first 16 MiB, as
     /// Proxmox reads it). A read: safe to repeat, used to follow a log while a command runs.
-    async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<String>;
+    async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<AgentFile>;
 }
 
 /// The [`GuestManager`] for a kind.

@@ -47,6 +47,15 @@ impl fmt::Display for PowerState {
     }
 }
 
+/// A file read through the guest agent (`agent/file-read`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentFile {
+    /// The content (lossy UTF-8).
+    pub content: String,
+    /// The file was longer than what the agent hands over (16 MiB): `content` is its start.
+    pub truncated: bool,
+}
+
 /// A task running on a node (`GET /nodes/{node}/tasks?source=active`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActiveTask {

@@ -679,15 +679,24 @@ impl Engine {
                 Ok(Done::Changed)
             }
             Step::Stop | Step::Shutdown { .. } => {
-                let calls = AtomicU64::new(0);
+                // whether an earlier attempt may have gone through with its answer lost (a
+                // transient failure such as 596; a lock is a refusal: nothing happened)
+                let maybe_done = std::sync::atomic::AtomicBool::new(false);
                 let r = self
                     .retry(gp, op, None, ctx, || {
-                        calls.fetch_add(1, Ordering::Relaxed);
-                        match step {
-                            Step::Shutdown { timeout_secs } => {
-                                m.shutdown(node, id, Duration::from_secs(*timeout_secs))
+                        let maybe_done = &maybe_done;
+                        async move {
+                            let r = match step {
+                                Step::Shutdown { timeout_secs } => {
+                                    m.shutdown(node, id, Duration::from_secs(*timeout_secs))
+                                        .await
+                                }
+                                _ => m.stop(node, id).await,
+                            };
+                            if let Err(Error::Transient { .. }) = &r {
+                                maybe_done.store(true, Ordering::Relaxed);
                             }
-                            _ => m.stop(node, id),
+                            r
                         }
                     })
                     .await;
@@ -698,7 +707,7 @@ impl Engine {
                     Err(Error::Conflict {
                         reason: ConflictReason::NotRunning,
                         ..
-                    }) if calls.load(Ordering::Relaxed) > 1 => Ok(Done::Changed),
+                    }) if maybe_done.load(Ordering::Relaxed) => Ok(Done::Changed),
                     Err(Error::Conflict {
                         reason: ConflictReason::NotRunning,
                         ..
@@ -924,7 +933,7 @@ impl Engine {
                 let env_req = self.script_env(gp, ExecRequest::new(Vec::<String>::new()));
                 argv.extend(env_req.env.iter().map(|(k, v)| format!("{k}={v}")));
                 argv.extend(["/bin/bash".to_string(), dest.clone(), gp.id.to_string()]);
-                let log = format!("{dest}.log");
+                let log = unique_log(&dest);
                 let out = self
                     .agent_exec_followed_in_run(gp, ctx, &source, argv, &log)
                     .await;
@@ -1254,15 +1263,29 @@ pub(super) struct Followed {
     /// the log when `file-read` is refused).
     pub reads: u64,
     pub writes: u64,
-    /// The log could not be read at the end (the output is then missing).
+    /// The log could not be read at the end, or only its start (the output is then missing
+    /// or cut).
     pub problem: Option<String>,
+}
+
+/// A log path next to `script` in the guest that no other command uses: this process's id and
+/// a sequence number, so a log left by an earlier run, or by a script of the same name, is
+/// never read as this command's output.
+pub(super) fn unique_log(script: &str) -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{script}.{}-{}.log",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Run `req` in VM `id` through the guest agent with its output followed while it runs.
 /// The agent hands a command's output back only when the command ends, so the command writes
-/// it to `log` in the guest, which is read (agent `file-read`) after 1 s, then at growing
-/// intervals up to 5 s, and reported line by line as [`Event::Output`] of `source`; the rest
-/// is reported when the command ends.
+/// it to `log` in the guest (a [`unique_log`]), which is read (agent `file-read`) after 1 s,
+/// then at growing intervals up to 5 s, and reported line by line as [`Event::Output`] of
+/// `source`; the rest is reported when the command ends, also when it failed or timed out
+/// (its last lines say why). The caller removes `log`.
 pub(super) async fn agent_exec_followed(
     hv: &dyn crate::backend::Hypervisor,
     reporter: &dyn Reporter,
@@ -1293,23 +1316,41 @@ pub(super) async fn agent_exec_followed(
     tokio::pin!(running);
     let mut shown = 0;
     let mut delay = FIRST;
-    let out = loop {
+    let ended = loop {
         tokio::select! {
-            r = &mut running => break r?,
+            r = &mut running => break r,
             () = tokio::time::sleep(delay) => {
                 delay = (delay * 2).min(MOST);
                 reads += 1;
                 // not there yet, or the agent refuses file-read: the end will tell
-                if let Ok(text) = vm.agent_file_read(node, id, log).await {
-                    shown += report_new_lines(reporter, id, source, &text, shown, false);
+                if let Ok(f) = vm.agent_file_read(node, id, log).await {
+                    shown = report_new_lines(reporter, id, source, &f.content, shown, false);
                 }
             }
         }
     };
     reads += 1;
+    let read = vm.agent_file_read(node, id, log).await;
+    let out = match ended {
+        Ok(out) => out,
+        // failed or timed out: show what the log has, then say so
+        Err(e) => {
+            if let Ok(f) = read {
+                report_new_lines(reporter, id, source, &f.content, shown, true);
+            }
+            return Err(e);
+        }
+    };
     let mut problem = None;
-    let text = match vm.agent_file_read(node, id, log).await {
-        Ok(t) => t,
+    let text = match read {
+        Ok(f) => {
+            if f.truncated {
+                problem = Some(format!(
+                    "the output of {source} is longer than the 16 MiB the guest agent reads; only its start is shown"
+                ));
+            }
+            f.content
+        }
         // an agent that blocks file-read still runs commands
         Err(e) => {
             writes += 1;
@@ -1349,7 +1390,8 @@ pub(super) async fn agent_exec_followed(
 
 /// Report the lines of `text` after byte `from` (where the previous report ended) as
 /// [`Event::Output`]: the complete ones only, or with `all` the last unterminated one too (a
-/// log read while it is written may end mid-line). Returns how many bytes were reported.
+/// log read while it is written may end mid-line). Returns where this report ended. A text
+/// shorter than `from` (a log written anew) is reported from its start.
 fn report_new_lines(
     reporter: &dyn Reporter,
     id: GuestId,
@@ -1358,10 +1400,8 @@ fn report_new_lines(
     from: usize,
     all: bool,
 ) -> usize {
-    // a log that shrank (rewritten) has nothing new to show from here
-    let Some(new) = text.get(from..) else {
-        return 0;
-    };
+    let from = if text.is_char_boundary(from) { from } else { 0 };
+    let new = &text[from..];
     let upto = if all {
         new.len()
     } else {
@@ -1370,7 +1410,7 @@ fn report_new_lines(
     for line in new[..upto].lines() {
         reporter.report(&Event::Output { id, source, line });
     }
-    upto
+    from + upto
 }
 
 /// Run a site script with its output reported as [`Event::Output`] lines of `source`: while it

@@ -12,7 +12,7 @@ use crate::report::{Event, Reporter};
 use crate::types::{GuestId, GuestKind};
 
 use super::Engine;
-use super::execute::{agent_exec_followed, reported};
+use super::execute::{agent_exec_followed, reported, unique_log};
 
 const DIR: &str = "/tmp/phoenix_tests";
 
@@ -271,7 +271,7 @@ impl Engine {
                                     argv.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
                                     argv.extend(["/bin/bash".to_string(), dest.clone()]);
                                     let req = ExecRequest::new(argv).timeout(timeout);
-                                    let log = format!("{dest}.log");
+                                    let log = unique_log(&dest);
                                     match agent_exec_followed(
                                         self.hv.as_ref(),
                                         reporter,

@@ -769,14 +769,16 @@ impl VmManager for FakeKind {
         write_into(&self.root(id), path, content, 0o644)
     }
 
-    async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<String> {
+    async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<AgentFile> {
         read(
             &self.inner,
             "vm.agent.file-read",
             format!("{id} {path}"),
             |c| self.agent_ready(c, node, id),
         )?;
-        guest::read_from(&self.root(id), path).map_err(|m| pve(PveError::e500(m)))
+        let (content, truncated) =
+            guest::read_from(&self.root(id), path).map_err(|m| pve(PveError::e500(m)))?;
+        Ok(AgentFile { content, truncated })
     }
 }
 

@@ -91,9 +91,9 @@ pub fn exec_failure_code(e: &std::io::Error) -> i32 {
     }
 }
 
-/// Read guest path `path` as the guest agent's `file-read` does: the first 16 MiB, as text;
-/// the agent's error when it cannot be opened.
-pub fn read_from(root: &Path, path: &str) -> Result<String, String> {
+/// Read guest path `path` as the guest agent's `file-read` does: the first 16 MiB, as text,
+/// and whether there was more; the agent's error when it cannot be opened.
+pub fn read_from(root: &Path, path: &str) -> Result<(String, bool), String> {
     use std::io::Read as _;
     let open = std::fs::File::open(guest_path(root, path)).map_err(|e| {
         let why = match e.kind() {
@@ -102,11 +102,14 @@ pub fn read_from(root: &Path, path: &str) -> Result<String, String> {
         };
         format!("Agent error: failed to open file '{path}' (mode: 'r'): {why}")
     })?;
+    const MOST: u64 = 16 << 20;
     let mut bytes = Vec::new();
-    open.take(16 << 20)
+    open.take(MOST + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("Agent error: failed to read file '{path}': {e}"))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let truncated = bytes.len() as u64 > MOST;
+    bytes.truncate(MOST as usize);
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), truncated))
 }
 
 /// Write `content` to guest path `dest` with `mode`. The parent directory must exist, as in a
@@ -127,4 +130,26 @@ pub fn write_into(root: &Path, dest: &str, content: &[u8], mode: u32) -> Result<
             .map_err(|e| format!("chmod {dest}: {e}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_read_hands_over_16_mib_and_says_when_there_was_more() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("small"), "a\nb").unwrap();
+        assert_eq!(
+            read_from(root.path(), "/small").unwrap(),
+            ("a\nb".to_string(), false)
+        );
+        std::fs::write(root.path().join("big"), vec![b'x'; (16 << 20) + 3]).unwrap();
+        let (content, truncated) = read_from(root.path(), "/big").unwrap();
+        assert_eq!((content.len(), truncated), (16 << 20, true));
+        assert_eq!(
+            read_from(root.path(), "/none").unwrap_err(),
+            "Agent error: failed to open file '/none' (mode: 'r'): No such file or directory"
+        );
+    }
 }

@@ -1928,9 +1928,14 @@ impl Router {
                 let file = p.req("file")?;
                 c.count("vm.agent.file-read", false, format!("{id} {file}"));
                 c.agent_ready(node, id)?;
-                let content = guest::read_from(&guest::guest_root(&self.scratch, id), file)
-                    .map_err(PveError::e500)?;
-                Ok(Reply::data(json!({ "content": content })))
+                let (content, truncated) =
+                    guest::read_from(&guest::guest_root(&self.scratch, id), file)
+                        .map_err(PveError::e500)?;
+                let mut m = json!({ "content": content });
+                if truncated {
+                    m["truncated"] = json!(1);
+                }
+                Ok(Reply::data(m))
             }
             _ => Err(not_implemented(method, r)),
         }

@@ -221,6 +221,32 @@ async fn a_stop_whose_answer_was_lost_counts_as_a_change() {
 }
 
 #[tokio::test]
+async fn a_stop_refused_by_a_lock_that_meets_a_stopped_guest_is_not_a_change() {
+    let fake = fake();
+    let e = engine(&fake, example());
+    run(&e, &[101], CREATE).await;
+    let plan = e
+        .plan(
+            &ids(&[101]),
+            Operation::Stop {
+                with_dependents: false,
+            },
+        )
+        .await
+        .unwrap();
+    fake.with(|c| {
+        // the first shutdown is refused (a lock: nothing happened), and meanwhile someone
+        // else stops the container
+        c.fail_next("lxc.shutdown", phx_testkit::Fault::LockTimeout);
+        c.guests.get_mut(&101).unwrap().status = phx_core::backend::PowerState::Stopped;
+    });
+    let r = e.apply(&plan, &phx_core::report::NullReporter).await;
+    assert_eq!(r.result(), "ok", "{}", summary(&r));
+    let g = r.guests.iter().find(|g| g.id.get() == 101).unwrap();
+    assert_eq!(g.outcome, Outcome::Unchanged, "{}", summary(&r));
+}
+
+#[tokio::test]
 async fn a_download_whose_answer_was_lost_is_waited_for_not_sent_again() {
     const TEMPLATE: &str = "debian-12-standard_12.12-1_amd64.tar.zst";
     let fake = fake();

@@ -526,9 +526,27 @@ async fn a_vm_feature_script_is_removed_from_the_guest_after_it_ran() {
         .filter(|l| l.contains("phoenix_features"))
         .collect();
     let site_dir = site.dir.path().display().to_string();
+    // the log's name is unique per command: `<script>.<pid>-<n>.log`
+    let unique = |l: &str| -> String {
+        let mut out = String::new();
+        let mut rest = l;
+        while let Some(i) = rest.find(".sh.") {
+            out.push_str(&rest[..i + 4]);
+            rest = &rest[i + 4..];
+            let end = rest.find(".log").expect("a log name");
+            assert!(
+                rest[..end].chars().all(|c| c.is_ascii_digit() || c == '-'),
+                "{l}"
+            );
+            out.push('N');
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
+        out
+    };
     let calls: Vec<String> = calls
         .iter()
-        .map(|l| l.replace(&site_dir, "[SITE]"))
+        .map(|l| unique(&l.replace(&site_dir, "[SITE]")))
         .collect();
     assert_eq!(
         calls,
@@ -541,16 +559,16 @@ async fn a_vm_feature_script_is_removed_from_the_guest_after_it_ran() {
                     .len()
             ),
             // sh's program is fixed: the log and the command are its arguments
-            "read vm.agent.exec 1001 /bin/sh -c log=$1; shift; exec \"$@\" >\"$log\" 2>&1 phx-followed /tmp/phoenix_features/feature_install_docker.sh.log /usr/bin/env PHX_GUEST_ID=1001 PHX_GUEST_KIND=vm PHX_NODE=pve PHX_CONFIG_DIR=[SITE]/etc /bin/bash /tmp/phoenix_features/feature_install_docker.sh 1001".to_string(),
-            "read vm.agent.file-read 1001 /tmp/phoenix_features/feature_install_docker.sh.log".to_string(),
-            "read vm.agent.exec 1001 rm -f /tmp/phoenix_features/feature_install_docker.sh /tmp/phoenix_features/feature_install_docker.sh.log".to_string(),
+            "read vm.agent.exec 1001 /bin/sh -c log=$1; shift; exec \"$@\" >\"$log\" 2>&1 phx-followed /tmp/phoenix_features/feature_install_docker.sh.N.log /usr/bin/env PHX_GUEST_ID=1001 PHX_GUEST_KIND=vm PHX_NODE=pve PHX_CONFIG_DIR=[SITE]/etc /bin/bash /tmp/phoenix_features/feature_install_docker.sh 1001".to_string(),
+            "read vm.agent.file-read 1001 /tmp/phoenix_features/feature_install_docker.sh.N.log".to_string(),
+            "read vm.agent.exec 1001 rm -f /tmp/phoenix_features/feature_install_docker.sh /tmp/phoenix_features/feature_install_docker.sh.N.log".to_string(),
         ]
     );
-    assert!(
-        !root
-            .join("tmp/phoenix_features/feature_install_docker.sh.log")
-            .exists()
-    );
+    // nothing is left in the guest
+    let left: Vec<_> = std::fs::read_dir(root.join("tmp/phoenix_features"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// Script output with the time it was reported.
@@ -616,11 +634,43 @@ async fn a_vm_feature_s_output_is_reported_while_it_runs() {
     // the first line was reported while the script still slept
     assert!(gap >= std::time::Duration::from_secs(1), "{gap:?}");
     let root = fake.guest_root(ids(&[1001])[0]);
-    assert!(
-        !root
-            .join("tmp/phoenix_features/feature_install_docker.sh.log")
-            .exists()
+    let left: Vec<_> = std::fs::read_dir(root.join("tmp/phoenix_features"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn a_vm_feature_that_times_out_still_shows_its_last_lines() {
+    let site = Site::example();
+    site.script(
+        "vm_features/feature_install_docker.sh",
+        "#!/usr/bin/env bash\necho 'docker: stuck at 42%'\nsleep 5\necho 'never'\n",
     );
+    site.edit("phoenix_vm_configs.json", |v| {
+        v["vms"][1]["dependencies"] = json!([]);
+    });
+    let fake = fake();
+    let opts = EngineOptions {
+        jobs: 1,
+        retry: RetryPolicy::fast(),
+        script_timeout: std::time::Duration::from_millis(500),
+        ..EngineOptions::default()
+    };
+    let e = phx_core::engine::Engine::new(std::sync::Arc::new(fake.clone()), site.inventory())
+        .with_options(opts);
+    let plan = e.plan(&ids(&[1001]), CREATE).await.expect("plan");
+    let lines = Lines::default();
+    let r = e.apply(&plan, &lines).await;
+    let g = result_of(&r, 1001);
+    assert_eq!(g.outcome, Outcome::Failed, "{}", summary(&r));
+    assert!(
+        g.error.as_deref().is_some_and(|e| e.contains("timed out")),
+        "{:?}",
+        g.error
+    );
+    let (seen, _) = lines.take();
+    assert_eq!(seen, ["[feature docker] docker: stuck at 42%"]);
 }
 
 #[tokio::test]
