@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use phx_backend_pct::{PctBackend, PctOptions, SshRunner};
+use phx_backend_pct::{PctBackend, PctOptions, SshRunner, params};
 use phx_core::backend::*;
 use phx_core::error::{Error, Result};
 use phx_core::types::{
@@ -256,19 +256,8 @@ impl Inner {
     }
 
     async fn set_fw_options(&self, base: &str, o: &FirewallOptions) -> Result<()> {
-        let mut delete = Vec::new();
-        let mut p = Params::new();
-        match o.enable {
-            Some(e) => p = p.flag("enable", e),
-            None => delete.push("enable".to_string()),
-        }
-        for (k, v) in [("policy_in", &o.policy_in), ("policy_out", &o.policy_out)] {
-            match v {
-                Some(v) => p = p.set(k, v),
-                None => delete.push(k.to_string()),
-            }
-        }
-        self.call(Method::PUT, &format!("{base}/options"), p.delete(&delete))
+        let p: Params = params::firewall_options(o).into_iter().collect();
+        self.call(Method::PUT, &format!("{base}/options"), p)
             .await
             .map(|_| ())
     }
@@ -290,38 +279,11 @@ impl Inner {
             .await?;
         }
         for (pos, r) in rules.iter().enumerate() {
-            self.call(Method::POST, &format!("{base}/rules"), rule_params(r, pos))
-                .await?;
+            let p: Params = params::firewall_rule(r, pos).into_iter().collect();
+            self.call(Method::POST, &format!("{base}/rules"), p).await?;
         }
         Ok(())
     }
-}
-
-/// A rule as `POST .../firewall/rules` parameters.
-fn rule_params(r: &FirewallRule, pos: usize) -> Params {
-    Params::new()
-        .set("type", r.direction)
-        .set("action", r.action)
-        .set("enable", u8::from(r.enable))
-        .opt("proto", r.proto.as_ref())
-        .opt("dport", r.dport.as_ref())
-        .opt("sport", r.sport.as_ref())
-        .opt("source", r.source.as_ref())
-        .opt("dest", r.dest.as_ref())
-        .opt("iface", r.iface.as_ref())
-        .opt("comment", r.comment.as_ref())
-        .set("pos", pos)
-}
-
-/// `env K=V ... argv` (the agent and `pct exec` have no environment of their own).
-fn with_env(req: &ExecRequest) -> Vec<String> {
-    let mut a = Vec::new();
-    if !req.env.is_empty() {
-        a.push("env".to_string());
-        a.extend(req.env.iter().map(|(k, v)| format!("{k}={v}")));
-    }
-    a.extend(req.argv.iter().cloned());
-    a
 }
 
 /// Run `$body` (with `$n` bound to a node) against the guest's node: the given node first;
@@ -788,7 +750,7 @@ impl VmManager for Manager {
         id: GuestId,
         req: &ExecRequest,
     ) -> Result<ExecOutput> {
-        let argv = with_env(req);
+        let argv = params::command_with_env(req);
         if argv.is_empty() {
             return Err(Error::InvalidRequest {
                 message: "missing command".into(),

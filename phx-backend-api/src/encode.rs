@@ -12,6 +12,16 @@ const SECRET_KEYS: &[&str] = &["password", "cipassword", "new-password"];
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Params(Vec<(String, String)>);
 
+impl<K: Into<String>, V: ToString> FromIterator<(K, V)> for Params {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut p = Params::new();
+        for (k, v) in iter {
+            p.push(k, v);
+        }
+        p
+    }
+}
+
 impl Params {
     /// No parameters.
     pub fn new() -> Self {

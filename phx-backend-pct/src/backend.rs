@@ -17,6 +17,7 @@ use tokio::sync::OnceCell;
 
 use crate::error::{PctError, classify_stderr, error_line, parse_error};
 use crate::lxcconf;
+use crate::params;
 use crate::parse::{self, GuestExec, TaskStatus};
 use crate::runner::{Cmd, CmdOutput, CommandRunner, LocalRunner, SshRunner};
 
@@ -490,97 +491,26 @@ fn tail(lines: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-fn fw_options_params(o: &FirewallOptions) -> Vec<(&'static str, String)> {
-    let mut p = Vec::new();
-    let mut delete = Vec::new();
-    match o.enable {
-        Some(e) => p.push(("enable", bool01(e))),
-        None => delete.push("enable"),
-    }
-    match &o.policy_in {
-        Some(v) => p.push(("policy_in", v.clone())),
-        None => delete.push("policy_in"),
-    }
-    match &o.policy_out {
-        Some(v) => p.push(("policy_out", v.clone())),
-        None => delete.push("policy_out"),
-    }
-    if !delete.is_empty() {
-        p.push(("delete", delete.join(",")));
-    }
-    p
-}
-
-fn fw_options(v: &Value) -> FirewallOptions {
-    FirewallOptions {
-        enable: v.get("enable").map(parse::flag),
-        policy_in: v.get("policy_in").and_then(parse::text),
-        policy_out: v.get("policy_out").and_then(parse::text),
-    }
-}
-
-fn fw_rules(v: &Value) -> Result<Vec<FirewallRule>> {
-    let mut items: Vec<Value> = v.as_array().cloned().unwrap_or_default();
-    items.sort_by_key(|r| parse::number(&r["pos"]).unwrap_or(0));
-    items
-        .into_iter()
-        .map(|mut r| {
-            if let Some(m) = r.as_object_mut() {
-                let enable = m.get("enable").is_some_and(parse::flag);
-                m.insert("enable".into(), Value::Bool(enable));
-                m.retain(|k, _| {
-                    matches!(
-                        k.as_str(),
-                        "type"
-                            | "action"
-                            | "enable"
-                            | "proto"
-                            | "dport"
-                            | "sport"
-                            | "source"
-                            | "dest"
-                            | "iface"
-                            | "comment"
-                    )
-                });
-            }
-            serde_json::from_value(r).map_err(|e| parse_error("firewall rules", e.to_string()))
-        })
-        .collect()
-}
-
-fn rule_params(r: &FirewallRule, pos: usize) -> Vec<(&'static str, String)> {
-    let mut p = vec![
-        ("pos", s(pos)),
-        ("type", s(r.direction)),
-        ("action", s(r.action)),
-        ("enable", bool01(r.enable)),
-    ];
-    let opt = [
-        ("proto", r.proto.as_ref().map(s)),
-        ("dport", r.dport.as_ref().map(s)),
-        ("sport", r.sport.as_ref().map(s)),
-        ("source", r.source.clone()),
-        ("dest", r.dest.clone()),
-        ("iface", r.iface.clone()),
-        ("comment", r.comment.clone()),
-    ];
-    p.extend(opt.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
-    p
-}
-
 impl Inner {
     async fn firewall(&self, base: &str) -> Result<FirewallState> {
-        let options = fw_options(&self.get(&format!("{base}/options"), &[]).await?);
-        let rules = fw_rules(&self.get(&format!("{base}/rules"), &[]).await?)?;
-        Ok(FirewallState { options, rules })
+        let options = parse::fw_options(&self.get(&format!("{base}/options"), &[]).await?);
+        Ok(FirewallState {
+            options,
+            rules: self.fw_rules(base).await?,
+        })
+    }
+
+    async fn fw_rules(&self, base: &str) -> Result<Vec<FirewallRule>> {
+        let path = format!("{base}/rules");
+        parse::fw_rules(&self.get(&path, &[]).await?)
+            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
     }
 
     async fn set_fw_options(&self, base: &str, o: &FirewallOptions) -> Result<()> {
         self.write(
             "set",
             &format!("{base}/options"),
-            &fw_options_params(o),
+            &params::firewall_options(o),
             self.opts.read_timeout,
         )
         .await
@@ -590,7 +520,7 @@ impl Inner {
     /// Replace the rules: nothing when they already match, otherwise delete from the bottom
     /// up and add each rule at its position.
     async fn set_fw_rules(&self, base: &str, rules: &[FirewallRule]) -> Result<()> {
-        let have = fw_rules(&self.get(&format!("{base}/rules"), &[]).await?)?;
+        let have = self.fw_rules(base).await?;
         if have == rules {
             return Ok(());
         }
@@ -607,7 +537,7 @@ impl Inner {
             self.write(
                 "create",
                 &format!("{base}/rules"),
-                &rule_params(r, i),
+                &params::firewall_rule(r, i),
                 self.opts.read_timeout,
             )
             .await?;
@@ -894,17 +824,6 @@ impl Manager {
             )
             .await
     }
-
-    /// A command prefixed with `env K=V ...` when the request carries environment variables.
-    fn with_env(req: &ExecRequest) -> Vec<String> {
-        let mut a = Vec::new();
-        if !req.env.is_empty() {
-            a.push(s("env"));
-            a.extend(req.env.iter().map(|(k, v)| format!("{k}={v}")));
-        }
-        a.extend(req.argv.iter().cloned());
-        a
-    }
 }
 
 /// `pct exec`'s own refusals (the command never ran), as opposed to the command's exit 255.
@@ -1005,7 +924,7 @@ impl LxcManager for Manager {
     async fn exec(&self, node: &NodeName, id: GuestId, req: &ExecRequest) -> Result<ExecOutput> {
         self.inner.local(node).await?;
         let mut a = vec![s("pct"), s("exec"), s(id), s("--keep-env"), s("0"), s("--")];
-        a.extend(Self::with_env(req));
+        a.extend(params::command_with_env(req));
         let out = self
             .inner
             .runner
@@ -1126,7 +1045,7 @@ impl VmManager for Manager {
             s(secs),
             s("--"),
         ];
-        a.extend(Self::with_env(req));
+        a.extend(params::command_with_env(req));
         let out = self
             .inner
             .check(a, req.timeout + Duration::from_secs(30))
@@ -1301,19 +1220,9 @@ impl Hypervisor for PctBackend {
     }
 
     async fn available_templates(&self, node: &NodeName) -> Result<Vec<String>> {
-        let v = self
-            .inner
-            .get(&format!("/nodes/{node}/aplinfo"), &[])
-            .await?;
-        let mut t: Vec<String> = v
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|a| a["template"].as_str().map(str::to_string))
-            .collect();
-        t.sort();
-        Ok(t)
+        let path = format!("/nodes/{node}/aplinfo");
+        parse::aplinfo(&self.inner.get(&path, &[]).await?)
+            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
     }
 
     async fn download_template(
@@ -1389,13 +1298,8 @@ impl Hypervisor for PctBackend {
     }
 
     async fn users(&self) -> Result<Vec<String>> {
-        let v = self.inner.get("/access/users", &[]).await?;
-        Ok(v.as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|u| u["userid"].as_str().map(str::to_string))
-            .collect())
+        parse::users(&self.inner.get("/access/users", &[]).await?)
+            .map_err(|e| parse_error("pvesh get /access/users", e.to_string()))
     }
 
     async fn add_user(&self, userid: &str, comment: &str) -> Result<()> {
@@ -1410,19 +1314,8 @@ impl Hypervisor for PctBackend {
     }
 
     async fn acl(&self) -> Result<Vec<(String, String, String)>> {
-        let v = self.inner.get("/access/acl", &[]).await?;
-        Ok(v.as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|e| {
-                Some((
-                    e["path"].as_str()?.to_string(),
-                    e["ugid"].as_str()?.to_string(),
-                    e["roleid"].as_str()?.to_string(),
-                ))
-            })
-            .collect())
+        parse::acl(&self.inner.get("/access/acl", &[]).await?)
+            .map_err(|e| parse_error("pvesh get /access/acl", e.to_string()))
     }
 
     async fn set_acl(&self, path: &str, userid: &str, role: &str) -> Result<()> {
@@ -1446,28 +1339,15 @@ impl Hypervisor for PctBackend {
     }
 
     async fn bridges(&self, node: &NodeName) -> Result<Vec<String>> {
-        let v = self
-            .inner
-            .get(&format!("/nodes/{node}/network"), &[("type", s("bridge"))])
-            .await?;
-        let mut b: Vec<String> = v
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| i["iface"].as_str().map(str::to_string))
-            .collect();
-        b.sort();
-        Ok(b)
+        let path = format!("/nodes/{node}/network");
+        parse::bridges(&self.inner.get(&path, &[("type", s("bridge"))]).await?)
+            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
     }
 
     async fn node_dns(&self, node: &NodeName) -> Result<(Option<String>, Vec<String>)> {
-        let m = parse::string_map(&self.inner.get(&format!("/nodes/{node}/dns"), &[]).await?);
-        let servers = ["dns1", "dns2", "dns3"]
-            .iter()
-            .filter_map(|k| m.get(*k).cloned())
-            .collect();
-        Ok((m.get("search").cloned(), servers))
+        Ok(parse::dns(
+            &self.inner.get(&format!("/nodes/{node}/dns"), &[]).await?,
+        ))
     }
 
     async fn set_node_dns(
@@ -1492,10 +1372,9 @@ impl Hypervisor for PctBackend {
     }
 
     async fn node_timezone(&self, node: &NodeName) -> Result<String> {
-        let m = parse::string_map(&self.inner.get(&format!("/nodes/{node}/time"), &[]).await?);
-        m.get("timezone")
-            .cloned()
-            .ok_or_else(|| parse_error("node time", "no timezone"))
+        let path = format!("/nodes/{node}/time");
+        parse::timezone(&self.inner.get(&path, &[]).await?)
+            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
     }
 
     async fn set_node_timezone(&self, node: &NodeName, tz: &str) -> Result<()> {
@@ -1521,7 +1400,7 @@ impl Hypervisor for PctBackend {
         let out = self
             .inner
             .runner
-            .run(&Cmd::new(Manager::with_env(req), req.timeout).live(req.live.clone()))
+            .run(&Cmd::new(params::command_with_env(req), req.timeout).live(req.live.clone()))
             .await
             .map_err(|e| match e {
                 crate::runner::RunError::Timeout { after, .. } => Error::Timeout {

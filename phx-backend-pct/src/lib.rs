@@ -23,6 +23,7 @@
 mod backend;
 mod error;
 pub mod lxcconf;
+pub mod params;
 pub mod parse;
 pub mod quote;
 pub mod runner;

@@ -7,11 +7,16 @@
 //! `qm list`, old and new `pvesm status` headers, two- and three-column `pveam available`.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
 use phx_core::backend::{
-    GuestConfig, GuestSummary, NodeInfo, PowerState, SnapshotInfo, StorageInfo, Version, VolumeInfo,
+    FirewallOptions, GuestConfig, GuestSummary, NodeInfo, PowerState, SnapshotInfo, StorageInfo,
+    Version, VolumeInfo,
 };
-use phx_core::types::{GuestId, GuestKind, NodeName, StorageId};
+use phx_core::types::{
+    FirewallAction, FirewallDirection, FirewallRule, GuestId, GuestKind, NodeName, PortSpec,
+    Protocol, StorageId,
+};
 use serde_json::Value;
 
 /// A parse failure: what was being read and why it does not fit.
@@ -109,6 +114,13 @@ pub fn flag(v: &Value) -> bool {
 
 fn nonempty(v: &Value) -> Option<String> {
     text(v).filter(|s| !s.is_empty())
+}
+
+/// A list answer; anything else is an error (an empty list is not "nothing to read").
+fn list<'a>(v: &'a Value, what: &str) -> Result<&'a [Value], ParseError> {
+    v.as_array()
+        .map(Vec::as_slice)
+        .ok_or_else(|| perr(what, format!("not a list: {}", Excerpt(&v.to_string()))))
 }
 
 fn guest_id(v: &Value, what: &str) -> Result<GuestId, ParseError> {
@@ -347,6 +359,166 @@ pub fn task_status(v: &Value) -> TaskStatus {
         return TaskStatus::Ok { warnings: n };
     }
     TaskStatus::Failed(e)
+}
+
+// JSON of the node and cluster: firewall, access, network, DNS, time, tasks, agent.
+
+/// `GET .../firewall/options` → [`FirewallOptions`].
+pub fn fw_options(v: &Value) -> FirewallOptions {
+    FirewallOptions {
+        enable: v.get("enable").filter(|e| !e.is_null()).map(flag),
+        policy_in: nonempty(&v["policy_in"]),
+        policy_out: nonempty(&v["policy_out"]),
+    }
+}
+
+/// `GET .../firewall/rules` → rules in position order.
+pub fn fw_rules(v: &Value) -> Result<Vec<FirewallRule>, ParseError> {
+    let what = "firewall rules";
+    let mut items: Vec<(u64, FirewallRule)> = Vec::new();
+    for (i, r) in list(v, what)?.iter().enumerate() {
+        let pos = number(&r["pos"]).unwrap_or(i as u64);
+        let at = |field: &str, e: phx_core::types::ParseError| {
+            perr(what, format!("rule at position {pos}: {field}: {e}"))
+        };
+        let direction = FirewallDirection::from_str(&text(&r["type"]).unwrap_or_default())
+            .map_err(|e| at("type", e))?;
+        let action = FirewallAction::from_str(&text(&r["action"]).unwrap_or_default())
+            .map_err(|e| at("action", e))?;
+        let opt = |field: &'static str| nonempty(&r[field]);
+        let rule = FirewallRule {
+            direction,
+            action,
+            enable: flag(&r["enable"]),
+            proto: opt("proto")
+                .map(|p| Protocol::from_str(&p))
+                .transpose()
+                .map_err(|e| at("proto", e))?,
+            dport: opt("dport")
+                .map(|p| PortSpec::from_str(&p))
+                .transpose()
+                .map_err(|e| at("dport", e))?,
+            sport: opt("sport")
+                .map(|p| PortSpec::from_str(&p))
+                .transpose()
+                .map_err(|e| at("sport", e))?,
+            source: opt("source")
+                .map(|a| FirewallRule::check_address(&a))
+                .transpose()
+                .map_err(|e| at("source", e))?,
+            dest: opt("dest")
+                .map(|a| FirewallRule::check_address(&a))
+                .transpose()
+                .map_err(|e| at("dest", e))?,
+            iface: opt("iface"),
+            comment: opt("comment"),
+        };
+        items.push((pos, rule));
+    }
+    items.sort_by_key(|(p, _)| *p);
+    Ok(items.into_iter().map(|(_, r)| r).collect())
+}
+
+/// `GET /nodes/{n}/aplinfo` → template file names.
+pub fn aplinfo(v: &Value) -> Result<Vec<String>, ParseError> {
+    let mut t: Vec<String> = list(v, "appliance index")?
+        .iter()
+        .filter_map(|a| nonempty(&a["template"]))
+        .collect();
+    t.sort();
+    Ok(t)
+}
+
+/// `GET /access/users` → user ids.
+pub fn users(v: &Value) -> Result<Vec<String>, ParseError> {
+    Ok(list(v, "users")?
+        .iter()
+        .filter_map(|u| nonempty(&u["userid"]))
+        .collect())
+}
+
+/// `GET /access/acl` → `(path, user-or-group, role)`.
+pub fn acl(v: &Value) -> Result<Vec<(String, String, String)>, ParseError> {
+    Ok(list(v, "acl")?
+        .iter()
+        .filter_map(|a| {
+            Some((
+                nonempty(&a["path"])?,
+                nonempty(&a["ugid"])?,
+                nonempty(&a["roleid"])?,
+            ))
+        })
+        .collect())
+}
+
+/// `GET /nodes/{n}/network?type=bridge` → bridge names.
+pub fn bridges(v: &Value) -> Result<Vec<String>, ParseError> {
+    let mut out: Vec<String> = list(v, "network")?
+        .iter()
+        .filter(|i| matches!(i["type"].as_str(), None | Some("bridge" | "OVSBridge")))
+        .filter_map(|i| nonempty(&i["iface"]))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// `GET /nodes/{n}/dns` → `(search, nameservers)`.
+pub fn dns(v: &Value) -> (Option<String>, Vec<String>) {
+    (
+        nonempty(&v["search"]),
+        ["dns1", "dns2", "dns3"]
+            .iter()
+            .filter_map(|k| nonempty(&v[*k]))
+            .collect(),
+    )
+}
+
+/// `GET /nodes/{n}/time` → the timezone.
+pub fn timezone(v: &Value) -> Result<String, ParseError> {
+    nonempty(&v["timezone"]).ok_or_else(|| perr("node time", "no timezone"))
+}
+
+/// `GET /nodes/{n}/tasks` → the tasks (`upid`, `type`, `id`), in the order listed.
+pub fn active_tasks(v: &Value) -> Result<Vec<phx_core::backend::ActiveTask>, ParseError> {
+    let Some(items) = v.as_array() else {
+        return Err(perr(
+            "task list",
+            format!("not a list: {}", Excerpt(&v.to_string())),
+        ));
+    };
+    items
+        .iter()
+        .map(|t| {
+            let field = |k: &str| {
+                text(&t[k]).ok_or_else(|| {
+                    perr(
+                        "task list",
+                        format!("no {k} in {}", Excerpt(&t.to_string())),
+                    )
+                })
+            };
+            Ok(phx_core::backend::ActiveTask {
+                upid: field("upid")?,
+                kind: field("type")?,
+                id: text(&t["id"]).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// `GET .../agent/file-read` (`{"content": "...", "truncated": true?}`) → the content, and
+/// whether the file was longer.
+pub fn agent_file_content(v: &Value) -> Result<phx_core::backend::AgentFile, ParseError> {
+    match &v["content"] {
+        Value::String(s) => Ok(phx_core::backend::AgentFile {
+            content: s.clone(),
+            truncated: flag(&v["truncated"]),
+        }),
+        other => Err(perr(
+            "agent file-read",
+            format!("no text content in {}", Excerpt(&other.to_string())),
+        )),
+    }
 }
 
 /// The JSON value `pvesh` printed: its last non-empty line (a task's log comes first).
@@ -737,49 +909,6 @@ pub enum GuestExec {
         /// The guest pid.
         pid: u64,
     },
-}
-
-/// `GET /nodes/{n}/tasks` → the tasks (`upid`, `type`, `id`), in the order listed.
-pub fn active_tasks(v: &Value) -> Result<Vec<phx_core::backend::ActiveTask>, ParseError> {
-    let Some(items) = v.as_array() else {
-        return Err(perr(
-            "task list",
-            format!("not a list: {}", Excerpt(&v.to_string())),
-        ));
-    };
-    items
-        .iter()
-        .map(|t| {
-            let field = |k: &str| {
-                text(&t[k]).ok_or_else(|| {
-                    perr(
-                        "task list",
-                        format!("no {k} in {}", Excerpt(&t.to_string())),
-                    )
-                })
-            };
-            Ok(phx_core::backend::ActiveTask {
-                upid: field("upid")?,
-                kind: field("type")?,
-                id: text(&t["id"]).unwrap_or_default(),
-            })
-        })
-        .collect()
-}
-
-/// `GET .../agent/file-read` (`{"content": "...", "truncated": true?}`) → the content, and
-/// whether the file was longer.
-pub fn agent_file_content(v: &Value) -> Result<phx_core::backend::AgentFile, ParseError> {
-    match &v["content"] {
-        Value::String(s) => Ok(phx_core::backend::AgentFile {
-            content: s.clone(),
-            truncated: flag(&v["truncated"]),
-        }),
-        other => Err(perr(
-            "agent file-read",
-            format!("no text content in {}", Excerpt(&other.to_string())),
-        )),
-    }
 }
 
 /// Parse `qm guest exec` output.

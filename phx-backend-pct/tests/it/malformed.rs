@@ -150,6 +150,23 @@ async fn malformed_lists_and_configs_are_errors_naming_what_was_read() {
 }
 
 #[tokio::test]
+async fn host_lists_that_are_not_lists_are_errors_not_empty_lists() {
+    // read as "no users" or "no rules", they would make phx add a user or drop rules
+    let (_, b) = backend(Canned::default().answer("/access/users", 0, r#"{"userid": "x"}"#));
+    let users = b.users().await.unwrap_err().to_string();
+    assert!(
+        users.contains("pvesh get /access/users") && users.contains("not a list"),
+        "{users}"
+    );
+    let (_, b) = backend(Canned::default().answer("/firewall/rules", 0, "null"));
+    let rules = b.cluster_firewall().await.unwrap_err().to_string();
+    assert!(
+        rules.contains("pvesh get /cluster/firewall/rules") && rules.contains("not a list"),
+        "{rules}"
+    );
+}
+
+#[tokio::test]
 async fn an_unreadable_task_status_after_a_write_is_an_error_not_a_success() {
     let upid = "UPID:pve:00001234:00005678:66DC5987:download:noble.img:root@pam:";
     let (runner, b) = backend(
