@@ -467,6 +467,53 @@ impl Engine {
         .await
     }
 
+    /// Put `file` into `storage` (as `content`) with `send`, unless it is there: `None` when
+    /// it was. Guests wanting the same file wait for the first download. A retry after a lost
+    /// answer looks for the file and for the download still running before sending again.
+    #[allow(clippy::too_many_arguments)]
+    async fn download<F, Fut>(
+        &self,
+        gp: &GuestPlan,
+        op: &'static str,
+        ctx: &RunCtx<'_>,
+        storage: &crate::types::StorageId,
+        content: &str,
+        file: &str,
+        send: F,
+    ) -> Result<Option<TaskDone>>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<TaskDone>>,
+    {
+        let hv = self.hv.as_ref();
+        let node = &gp.node;
+        let volid = &format!("{storage}:{content}/{file}");
+        let lock = ctx.download_lock(format!("{node}/{volid}"));
+        let _held = lock.lock().await;
+        ctx.world.read();
+        if stored(hv, node, storage, content, volid).await? {
+            return Ok(None);
+        }
+        let mut sent = false;
+        let send = &send;
+        self.retry(gp, op, None, ctx, || {
+            let resend = std::mem::replace(&mut sent, true);
+            async move {
+                // the answer to the first download may be lost while it ran: look before
+                // starting a second one
+                if resend
+                    && let Some(done) =
+                        lost_download(hv, node, storage, content, volid, file).await?
+                {
+                    return Ok(done);
+                }
+                send().await
+            }
+        })
+        .await
+        .map(Some)
+    }
+
     async fn exec_step(&self, gp: &GuestPlan, step: &Step, ctx: &RunCtx<'_>) -> Result<Done> {
         let hv = self.hv.as_ref();
         let node = &gp.node;
@@ -491,38 +538,10 @@ impl Engine {
         match step {
             Step::Converge => Ok(Done::Noop),
             Step::DownloadTemplate { storage, template } => {
-                // several guests may want the same template: the first download wins
-                let lock = ctx.download_lock(format!("{node}/{storage}/{template}"));
-                let _held = lock.lock().await;
-                let present = hv
-                    .storage_content(node, storage, Some("vztmpl"))
-                    .await?
-                    .iter()
-                    .any(|v| v.volid == format!("{storage}:vztmpl/{template}"));
-                ctx.world.read();
-                if present {
-                    return Ok(Done::Noop);
-                }
-                let volid = &format!("{storage}:vztmpl/{template}");
-                let mut sent = false;
-                let t = self
-                    .retry(gp, op, None, ctx, || {
-                        let resend = std::mem::replace(&mut sent, true);
-                        async move {
-                            // the answer to the first download may be lost while it ran:
-                            // look before starting a second one
-                            if resend
-                                && let Some(done) =
-                                    lost_download(hv, node, storage, "vztmpl", volid, template)
-                                        .await?
-                            {
-                                return Ok(done);
-                            }
-                            hv.download_template(node, storage, template).await
-                        }
-                    })
-                    .await?;
-                Ok(task(t))
+                let send = || hv.download_template(node, storage, template);
+                self.download(gp, op, ctx, storage, "vztmpl", template, send)
+                    .await
+                    .map(|t| t.map_or(Done::Noop, task))
             }
             Step::DownloadImage {
                 storage,
@@ -530,36 +549,10 @@ impl Engine {
                 filename,
                 url,
             } => {
-                let volid = format!("{storage}:{content}/{filename}");
-                let lock = ctx.download_lock(format!("{node}/{volid}"));
-                let _held = lock.lock().await;
-                ctx.world.read();
-                if hv
-                    .storage_content(node, storage, Some(content))
-                    .await?
-                    .iter()
-                    .any(|v| v.volid == volid)
-                {
-                    return Ok(Done::Noop);
-                }
-                let volid = &volid;
-                let mut sent = false;
-                let t = self
-                    .retry(gp, op, None, ctx, || {
-                        let resend = std::mem::replace(&mut sent, true);
-                        async move {
-                            if resend
-                                && let Some(done) =
-                                    lost_download(hv, node, storage, content, volid, filename)
-                                        .await?
-                            {
-                                return Ok(done);
-                            }
-                            hv.download_url(node, storage, content, filename, url).await
-                        }
-                    })
-                    .await?;
-                Ok(task(t))
+                let send = || hv.download_url(node, storage, content, filename, url);
+                self.download(gp, op, ctx, storage, content, filename, send)
+                    .await
+                    .map(|t| t.map_or(Done::Noop, task))
             }
             Step::CreateLxc(req) => Ok(task(
                 self.retry(gp, op, Some(TaskDone::sync()), ctx, || {
