@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use phx_core::engine::host::{HostOptions, HostPlan, HostResult};
 use serde::Serialize;
 
-use crate::cmd::guest::test::{human, junit};
+use crate::cmd::guest::test::{exit_code, human, write_junit};
 use crate::context::Ctx;
 use crate::error::{CliError, EXIT_FAILED, EXIT_OK, usage};
 
@@ -226,22 +226,19 @@ async fn test(ctx: &mut Ctx, a: TestArgs) -> anyhow::Result<u8> {
     let report = engine.test_host(a.suite.as_deref(), &progress).await?;
     if let Some(path) = &a.junit {
         let title = format!("phx hypervisor test ({})", report.node);
-        std::fs::write(
+        write_junit(
             path,
-            junit(&title, &format!("host.{}", report.node), &report.results),
-        )
-        .map_err(|e| anyhow::anyhow!("writing the JUnit report {}: {e}", path.display()))?;
+            &title,
+            &format!("host.{}", report.node),
+            &report.results,
+        )?;
     }
     if ctx.out.json() {
         ctx.out.json_doc(&serde_json::json!({ "node": report.node, "passed": report.results.len() - report.failed(), "failed": report.failed(), "tests": report.results }));
     } else {
         ctx.out.text(&human(ctx, &report.results));
     }
-    Ok(if report.failed() == 0 {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    })
+    Ok(exit_code(&report.results))
 }
 
 async fn status(ctx: &mut Ctx) -> anyhow::Result<u8> {

@@ -68,8 +68,7 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind, a: TestArgs) -> anyhow::Result<
             report.name
         );
         let prefix = format!("{}.{}", report.id, report.name);
-        std::fs::write(path, junit(&title, &prefix, &report.results))
-            .map_err(|e| anyhow::anyhow!("writing the JUnit report {}: {e}", path.display()))?;
+        write_junit(path, &title, &prefix, &report.results)?;
     }
     if ctx.out.json() {
         ctx.out.json_doc(&serde_json::json!({ "id": report.id, "kind": report.kind, "name": report.name, "passed": report.passed(), "failed": report.failed(), "tests": report.results }));
@@ -83,10 +82,30 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind, a: TestArgs) -> anyhow::Result<
     } else {
         ctx.out.text(&human(ctx, &report.results));
     }
-    Ok(if report.failed() == 0 {
+    Ok(exit_code(&report.results))
+}
+
+/// 0 when every test passed, 1 when one failed.
+pub fn exit_code(results: &[TestResult]) -> u8 {
+    if results.iter().all(|t| t.passed) {
         EXIT_OK
     } else {
         EXIT_FAILED
+    }
+}
+
+/// Write the JUnit report of `results` to `path`.
+pub fn write_junit(
+    path: &std::path::Path,
+    title: &str,
+    prefix: &str,
+    results: &[TestResult],
+) -> anyhow::Result<()> {
+    std::fs::write(path, junit(title, prefix, results)).map_err(|e| {
+        anyhow::anyhow!(
+            "writing the JUnit report {}: {e} (the tests ran; check that the directory exists and is writable, or drop --junit)",
+            path.display()
+        )
     })
 }
 
