@@ -307,7 +307,7 @@ fn storage_info(s: &FakeStorage, used: u64) -> Result<StorageInfo> {
 async fn output_tracked(
     mut cmd: tokio::process::Command,
     req: &ExecRequest,
-) -> std::io::Result<std::process::Output> {
+) -> std::io::Result<ExecOutput> {
     cmd.kill_on_drop(true)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -321,10 +321,10 @@ async fn output_tracked(
         child.wait()
     );
     let (stdout, stderr) = out?;
-    Ok(std::process::Output {
-        status: status?,
-        stdout,
-        stderr,
+    Ok(ExecOutput {
+        exit_code: status?.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
     })
 }
 
@@ -355,11 +355,7 @@ async fn run_in(root: &Path, req: &ExecRequest) -> Result<ExecOutput> {
             });
         }
     };
-    Ok(ExecOutput {
-        exit_code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+    Ok(out)
 }
 
 fn write_into(root: &Path, dest: &str, content: &[u8], mode: u32) -> Result<()> {
@@ -1073,10 +1069,6 @@ impl Hypervisor for FakeBackend {
                 });
             }
         };
-        Ok(ExecOutput {
-            exit_code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        Ok(out)
     }
 }
