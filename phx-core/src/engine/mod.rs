@@ -621,31 +621,21 @@ impl Engine {
                         let (_, src_cfg) = predicted.get(from).cloned().ok_or_else(|| {
                             format!("clone source {from} is not planned before {}", spec.id)
                         })?;
-                        let req = CloneRequest {
-                            source: *from,
-                            target: spec.id,
-                            snapname: Some(snap.to_string()),
-                            name: Some(spec.name.to_string()),
-                            storage: Some(spec.storage_pool.clone()),
-                            full: true,
-                        };
-                        acts.push(Action::new(
-                            Step::Clone(req),
-                            format!(
-                                "from CT {from} ({}) at snapshot {snap} onto {}",
-                                src.name, spec.storage_pool
-                            ),
-                            "absent",
-                        ));
-                        Ok((
-                            acts,
-                            cloned_config(
-                                &src_cfg,
-                                spec.id,
-                                spec.name.as_ref(),
-                                &spec.storage_pool,
-                            ),
-                        ))
+                        let detail = format!(
+                            "from CT {from} ({}) at snapshot {snap} onto {}",
+                            src.name, spec.storage_pool
+                        );
+                        let (clone, cfg) = clone_action(
+                            &src_cfg,
+                            *from,
+                            Some(snap.to_string()),
+                            spec.id,
+                            spec.name.as_ref(),
+                            &spec.storage_pool,
+                            detail,
+                        );
+                        acts.push(clone);
+                        Ok((acts, cfg))
                     }
                 }
             }
@@ -667,31 +657,21 @@ impl Engine {
                         } else {
                             src.template_snapshot_name.as_ref().map(ToString::to_string)
                         };
-                        let req = CloneRequest {
-                            source: *from,
-                            target: spec.id,
+                        let detail = format!(
+                            "full clone of VM {from} ({}) onto {}",
+                            src.name, spec.storage_pool
+                        );
+                        let (clone, cfg) = clone_action(
+                            &src_cfg,
+                            *from,
                             snapname,
-                            name: Some(spec.name.to_string()),
-                            storage: Some(spec.storage_pool.clone()),
-                            full: true,
-                        };
-                        acts.push(Action::new(
-                            Step::Clone(req),
-                            format!(
-                                "full clone of VM {from} ({}) onto {}",
-                                src.name, spec.storage_pool
-                            ),
-                            "absent",
-                        ));
-                        Ok((
-                            acts,
-                            cloned_config(
-                                &src_cfg,
-                                spec.id,
-                                spec.name.as_ref(),
-                                &spec.storage_pool,
-                            ),
-                        ))
+                            spec.id,
+                            spec.name.as_ref(),
+                            &spec.storage_pool,
+                            detail,
+                        );
+                        acts.push(clone);
+                        Ok((acts, cfg))
                     }
                     VmSource::CloudImage { image } => {
                         let (storage, content, present) =
@@ -1647,6 +1627,31 @@ fn predict_step(cfg: &mut GuestConfig, step: &Step) {
 }
 
 /// The predicted config of a clone of `src`.
+/// A full clone of `from` (at `snapname`) as `id` named `name` on `storage`, and the config
+/// the clone starts with.
+fn clone_action(
+    src_cfg: &GuestConfig,
+    from: GuestId,
+    snapname: Option<String>,
+    id: GuestId,
+    name: &str,
+    storage: &StorageId,
+    detail: String,
+) -> (Action, GuestConfig) {
+    let req = CloneRequest {
+        source: from,
+        target: id,
+        snapname,
+        name: Some(name.to_string()),
+        storage: Some(storage.clone()),
+        full: true,
+    };
+    (
+        Action::new(Step::Clone(req), detail, "absent"),
+        cloned_config(src_cfg, id, name, storage),
+    )
+}
+
 fn cloned_config(src: &GuestConfig, id: GuestId, name: &str, storage: &StorageId) -> GuestConfig {
     let mut c = src.clone();
     for k in ["parent", "lock", "template", "digest"] {
