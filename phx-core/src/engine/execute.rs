@@ -886,7 +886,7 @@ impl Engine {
                     ExecRequest::new([script.display().to_string(), gp.id.to_string()])
                         .timeout(self.opts.script_timeout),
                 );
-                reported(ctx.reporter, gp.id, &source, |live| {
+                reported(guest_output(ctx.reporter, gp.id, &source), |live| {
                     let req = req.live(live);
                     async move { self.hv.host_exec(&gp.node, &req).await }
                 })
@@ -1061,10 +1061,13 @@ impl Engine {
             ExecRequest::new([format!("{RUN}/{base}"), id.to_string()])
                 .timeout(self.opts.script_timeout),
         );
-        let out = reported(ctx.reporter, id, &format!("app-script {name}"), |live| {
-            let req = req.live(live);
-            async move { lxc.exec(node, id, &req).await }
-        })
+        let out = reported(
+            guest_output(ctx.reporter, id, &format!("app-script {name}")),
+            |live| {
+                let req = req.live(live);
+                async move { lxc.exec(node, id, &req).await }
+            },
+        )
         .await?;
         match exec(
             vec!["rm".into(), "-rf".into(), RUN.into()],
@@ -1118,7 +1121,7 @@ impl Engine {
             for attempt in 1..=hc.retries.max(1) {
                 ctx.writes.fetch_add(1, Ordering::Relaxed);
                 let req = ExecRequest::new(argv.clone()).timeout(Duration::from_secs(120));
-                last = reported(ctx.reporter, gp.id, &source, |live| {
+                last = reported(guest_output(ctx.reporter, gp.id, &source), |live| {
                     let req = req.live(live);
                     async move { self.guest_exec(gp.kind, &gp.node, gp.id, &req).await }
                 })
@@ -1160,7 +1163,7 @@ impl Engine {
             ctx.writes.fetch_add(1, Ordering::Relaxed);
             let req = self.script_env(gp, ExecRequest::new(argv).timeout(Duration::from_secs(300)));
             let source = format!("health-check {}", h.name);
-            let out = reported(ctx.reporter, gp.id, &source, |live| {
+            let out = reported(guest_output(ctx.reporter, gp.id, &source), |live| {
                 let req = req.live(live);
                 async move { self.hv.host_exec(&gp.node, &req).await }
             })
@@ -1406,14 +1409,21 @@ fn report_new_lines(
     from + upto
 }
 
-/// Run a site script with its output reported as [`Event::Output`] lines of `source`: while it
-/// runs where the backend streams it (processes, `pct exec`, ssh), else all at once when it
-/// ends (the guest agent gives the output only then). `run` gets the [`LiveOutput`] to put
-/// into its [`ExecRequest`].
-pub(super) async fn reported<Fut>(
-    reporter: &dyn Reporter,
+/// Where a guest script's lines go: [`Event::Output`] of `source`.
+pub(super) fn guest_output<'a>(
+    reporter: &'a dyn Reporter,
     id: GuestId,
-    source: &str,
+    source: &'a str,
+) -> impl Fn(&str) + 'a {
+    move |line| reporter.report(&Event::Output { id, source, line })
+}
+
+/// Run a script with each line of its output passed to `say`: while it runs where the backend
+/// streams it (processes, `pct exec`, ssh), else all at once when it ends (the guest agent
+/// gives the output only then). `run` gets the [`LiveOutput`] to put into its
+/// [`ExecRequest`].
+pub(super) async fn reported<Fut>(
+    say: impl Fn(&str),
     run: impl FnOnce(LiveOutput) -> Fut,
 ) -> Result<crate::backend::ExecOutput>
 where
@@ -1423,24 +1433,22 @@ where
     let running = run(live);
     tokio::pin!(running);
     let mut streamed = false;
-    let mut say = |line: &str| {
-        streamed = true;
-        reporter.report(&Event::Output { id, source, line });
-    };
     let result = loop {
         tokio::select! {
             biased;
-            Some(line) = lines.recv() => say(&line),
+            Some(line) = lines.recv() => {
+                streamed = true;
+                say(&line);
+            }
             r = &mut running => break r,
         }
     };
     while let Ok(line) = lines.try_recv() {
+        streamed = true;
         say(&line);
     }
     if !streamed && let Ok(out) = &result {
-        for line in out.stdout.lines().chain(out.stderr.lines()) {
-            reporter.report(&Event::Output { id, source, line });
-        }
+        out.stdout.lines().chain(out.stderr.lines()).for_each(&say);
     }
     result
 }

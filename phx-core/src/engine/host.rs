@@ -16,6 +16,7 @@ use crate::report::{Event, Reporter};
 use crate::types::{FirewallRule, NodeName, StorageId};
 
 use super::Engine;
+use super::execute::reported;
 use super::observe::World;
 
 /// The host steps of a Phoenix install, in the order the shell tool runs them.
@@ -248,6 +249,21 @@ fn rules_differ(have: &[FirewallRule], want: &[FirewallRule]) -> String {
 }
 
 impl Engine {
+    /// The environment of every host script (setup steps and host tests): the hypervisor
+    /// config file, the config dir and the node.
+    fn host_script_env(&self, node: &NodeName, req: ExecRequest) -> ExecRequest {
+        req.env(
+            "PHX_HYPERVISOR_CONFIG",
+            self.inv
+                .config_dir
+                .join(HYPERVISOR_FILE)
+                .display()
+                .to_string(),
+        )
+        .env("PHX_CONFIG_DIR", self.inv.config_dir.display().to_string())
+        .env("PHX_NODE", node.to_string())
+    }
+
     /// Plan `phx hypervisor setup` for the default node (or `--node`).
     pub async fn plan_host(&self, o: &HostOptions) -> Result<HostPlan> {
         let w = World::load(self.hv.as_ref(), self.opts.node.as_ref()).await?;
@@ -653,28 +669,23 @@ impl Engine {
                     } => {
                         let mut argv = vec![script.display().to_string()];
                         argv.extend(args.iter().cloned());
-                        let req = ExecRequest::new(argv)
+                        let req = self
+                            .host_script_env(node, ExecRequest::new(argv))
                             .timeout(self.opts.script_timeout)
-                            .env(
-                                "PHX_HYPERVISOR_CONFIG",
-                                self.inv
-                                    .config_dir
-                                    .join(HYPERVISOR_FILE)
-                                    .display()
-                                    .to_string(),
-                            )
-                            .env("PHX_CONFIG_DIR", self.inv.config_dir.display().to_string())
-                            .env("PHX_NODE", node.to_string())
                             .env(
                                 "PHX_ALLOW_DESTRUCTIVE",
                                 if o.allow_destructive { "1" } else { "0" },
                             )
                             .env("PHX_NONINTERACTIVE", "1")
                             .env("DEBIAN_FRONTEND", "noninteractive");
-                        let out = hv.host_exec(node, &req).await?;
-                        for line in out.stdout.lines().chain(out.stderr.lines()) {
+                        let say = |line: &str| {
                             reporter.report(&Event::HostOutput { source: name, line });
-                        }
+                        };
+                        let out = reported(say, |live| {
+                            let req = req.live(live);
+                            async move { hv.host_exec(node, &req).await }
+                        })
+                        .await?;
                         match out.exit_code {
                             0 => Ok(None),
                             REBOOT_EXIT_CODE => Ok(Some(REBOOT_EXIT_CODE)),
@@ -798,39 +809,39 @@ impl Engine {
                     detail: &case.name,
                 });
                 let script = self.inv.test_script(&case.path);
-                let req = ExecRequest::new([script.display().to_string()])
-                    .timeout(std::time::Duration::from_secs(600))
-                    .env(
-                        "PHX_HYPERVISOR_CONFIG",
-                        self.inv
-                            .config_dir
-                            .join(HYPERVISOR_FILE)
-                            .display()
-                            .to_string(),
-                    )
-                    .env("PHX_NODE", node.to_string());
+                let req = self
+                    .host_script_env(&node, ExecRequest::new([script.display().to_string()]))
+                    .timeout(std::time::Duration::from_secs(600));
+                let say = |line: &str| {
+                    reporter.report(&Event::HostOutput {
+                        source: &case.name,
+                        line,
+                    });
+                };
                 let (passed, exit_code, output) = if !script.is_file() {
-                    (
-                        false,
-                        -1,
-                        format!("test script {} does not exist", script.display()),
-                    )
+                    let missing = format!("test script {} does not exist", script.display());
+                    say(&missing);
+                    (false, -1, missing)
                 } else {
-                    match self.hv.host_exec(&node, &req).await {
+                    let node = &node;
+                    let ran = reported(say, |live| {
+                        let req = req.live(live);
+                        async move { self.hv.host_exec(node, &req).await }
+                    })
+                    .await;
+                    match ran {
                         Ok(o) => (
                             o.success(),
                             o.exit_code,
                             format!("{}{}", o.stdout, o.stderr),
                         ),
-                        Err(e) => (false, -1, e.to_string()),
+                        Err(e) => {
+                            let e = e.to_string();
+                            e.lines().for_each(&say);
+                            (false, -1, e)
+                        }
                     }
                 };
-                for line in output.lines() {
-                    reporter.report(&Event::HostOutput {
-                        source: &case.name,
-                        line,
-                    });
-                }
                 let err = (!passed).then(|| format!("exit code {exit_code}"));
                 reporter.report(&Event::HostStepFinished {
                     op: "test",

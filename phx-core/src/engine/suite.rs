@@ -12,7 +12,7 @@ use crate::report::{Event, Reporter};
 use crate::types::{GuestId, GuestKind};
 
 use super::Engine;
-use super::execute::{agent_exec_followed, reported, unique_log};
+use super::execute::{agent_exec_followed, guest_output, reported, unique_log};
 
 const DIR: &str = "/tmp/phoenix_tests";
 
@@ -257,7 +257,7 @@ impl Engine {
                                         ..ExecRequest::new([dest.clone()])
                                     }
                                     .timeout(timeout);
-                                    reported(reporter, id, &source, |live| {
+                                    reported(guest_output(reporter, id, &source), |live| {
                                         let req = req.live(live);
                                         async move { self.guest_exec(kind, node, id, &req).await }
                                     })

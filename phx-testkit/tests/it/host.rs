@@ -463,3 +463,57 @@ async fn setup_with_the_c6672e0_fixture_config() {
     assert!(failed.is_empty(), "{failed:#?}");
     assert!(report.results.len() >= 5, "{:?}", report.results);
 }
+
+/// Host output lines with the time they were reported.
+#[derive(Default)]
+struct HostLines(std::sync::Mutex<Vec<(std::time::Instant, String)>>);
+
+impl phx_core::report::Reporter for HostLines {
+    fn report(&self, e: &phx_core::report::Event<'_>) {
+        if let phx_core::report::Event::HostOutput { source, line } = e {
+            let mut l = self.0.lock().unwrap();
+            l.push((std::time::Instant::now(), format!("[{source}] {line}")));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_host_step_s_output_is_reported_while_it_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let scripts = tempfile::tempdir().unwrap();
+    let steps = scripts.path().join("hypervisor_setup");
+    std::fs::create_dir_all(&steps).unwrap();
+    let p = steps.join("hypervisor_initial_setup.sh");
+    std::fs::write(
+        &p,
+        "#!/bin/sh\necho 'apt: updating'\nsleep 1.5\necho 'apt: done' >&2\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let inv = Inventory::load(&LoadOptions {
+        config_dir: repo().join("examples/homelab/etc"),
+        scripts_dir: Some(scripts.path().to_path_buf()),
+    })
+    .unwrap();
+    let fake = fake();
+    let e = engine(&fake, inv);
+    let o = HostOptions {
+        only: vec!["initial_setup".into()],
+        ..HostOptions::default()
+    };
+    let plan = e.plan_host(&o).await.unwrap();
+    let lines = HostLines::default();
+    let r = e.apply_host(&plan, &o, &lines).await;
+    assert!(r.failed.is_none(), "{}", result_lines(&r));
+    let l = lines.0.lock().unwrap();
+    let seen: Vec<&str> = l.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(
+        seen,
+        [
+            "[hypervisor_initial_setup] apt: updating",
+            "[hypervisor_initial_setup] apt: done"
+        ]
+    );
+    // the first line came while the step still slept
+    assert!(l[1].0 - l[0].0 >= std::time::Duration::from_secs(1));
+}
