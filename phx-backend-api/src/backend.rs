@@ -73,10 +73,6 @@ impl fmt::Debug for Manager {
     }
 }
 
-fn parse_error(e: ParseError) -> Error {
-    Error::backend(BACKEND, format!("unexpected answer: {e}"))
-}
-
 fn api_kind(kind: GuestKind) -> &'static str {
     match kind {
         GuestKind::Lxc => "lxc",
@@ -138,6 +134,23 @@ impl Inner {
         self.call(Method::GET, path, params).await
     }
 
+    /// `GET path` read with `map`; an answer that does not fit names the request.
+    async fn read<T>(
+        &self,
+        path: &str,
+        params: Params,
+        map: impl FnOnce(&Value) -> std::result::Result<T, ParseError>,
+    ) -> Result<T> {
+        map(&self.get(path, params).await?).map_err(|e| {
+            Error::backend(
+                BACKEND,
+                format!(
+                    "unexpected answer to GET {path}: {e}; check that --api-url is a Proxmox VE API"
+                ),
+            )
+        })
+    }
+
     /// A call that may start a task: a UPID answer is waited for (`timeout` or the task
     /// type's), `null` means it was done synchronously.
     async fn task(
@@ -172,12 +185,13 @@ impl Inner {
 
     /// The node a guest lives on, from `/cluster/resources`.
     async fn locate(&self, kind: GuestKind, id: GuestId) -> Result<Option<NodeName>> {
-        let all = map::resources(
-            &self
-                .get("/cluster/resources", Params::new().set("type", "vm"))
-                .await?,
-        )
-        .map_err(parse_error)?;
+        let all = self
+            .read(
+                "/cluster/resources",
+                Params::new().set("type", "vm"),
+                map::resources,
+            )
+            .await?;
         Ok(all
             .into_iter()
             .find(|g| g.id == id && g.kind == kind)
@@ -189,7 +203,7 @@ impl Inner {
             return NodeName::new(n.clone())
                 .map_err(|e| Error::backend(BACKEND, format!("--node {n:?}: {e}")));
         }
-        let nodes = map::nodes(&self.get("/nodes", Params::new()).await?).map_err(parse_error)?;
+        let nodes = self.read("/nodes", Params::new(), map::nodes).await?;
         let host = self.client.host();
         let short = host.split('.').next().unwrap_or(host);
         if let Some(n) = nodes
@@ -250,8 +264,9 @@ impl Inner {
 
     async fn firewall(&self, base: &str) -> Result<FirewallState> {
         let options = map::fw_options(&self.get(&format!("{base}/options"), Params::new()).await?);
-        let rules = map::fw_rules(&self.get(&format!("{base}/rules"), Params::new()).await?)
-            .map_err(parse_error)?;
+        let rules = self
+            .read(&format!("{base}/rules"), Params::new(), map::fw_rules)
+            .await?;
         Ok(FirewallState { options, rules })
     }
 
@@ -265,8 +280,9 @@ impl Inner {
     /// Replace the rules: delete the old ones from the last position down, then add the new
     /// ones at their positions. Nothing is sent when the rules are already as wanted.
     async fn set_fw_rules(&self, base: &str, rules: &[FirewallRule]) -> Result<()> {
-        let have = map::fw_rules(&self.get(&format!("{base}/rules"), Params::new()).await?)
-            .map_err(parse_error)?;
+        let have = self
+            .read(&format!("{base}/rules"), Params::new(), map::fw_rules)
+            .await?;
         if have == rules {
             return Ok(());
         }
@@ -406,14 +422,14 @@ impl GuestManager for Manager {
 
     async fn status(&self, node: &NodeName, id: GuestId) -> Result<GuestSummary> {
         on_guest!(self, node, id, |n| {
-            let v = self
+            let mut s = self
                 .inner
-                .get(
+                .read(
                     &format!("{}/status/current", self.base(n, id)),
                     Params::new(),
+                    |v| map::guest_status(v, self.kind, n),
                 )
                 .await?;
-            let mut s = map::guest_status(&v, self.kind, n).map_err(parse_error)?;
             // some versions leave `vmid` out of status/current
             s.id = id;
             Ok(s)
@@ -422,11 +438,13 @@ impl GuestManager for Manager {
 
     async fn config(&self, node: &NodeName, id: GuestId) -> Result<GuestConfig> {
         on_guest!(self, node, id, |n| {
-            let v = self
-                .inner
-                .get(&format!("{}/config", self.base(n, id)), Params::new())
-                .await?;
-            map::guest_config(&v).map_err(parse_error)
+            self.inner
+                .read(
+                    &format!("{}/config", self.base(n, id)),
+                    Params::new(),
+                    map::guest_config,
+                )
+                .await
         })
     }
 
@@ -528,11 +546,13 @@ impl GuestManager for Manager {
 
     async fn snapshots(&self, node: &NodeName, id: GuestId) -> Result<Vec<SnapshotInfo>> {
         on_guest!(self, node, id, |n| {
-            let v = self
-                .inner
-                .get(&format!("{}/snapshot", self.base(n, id)), Params::new())
-                .await?;
-            map::snapshots(&v).map_err(parse_error)
+            self.inner
+                .read(
+                    &format!("{}/snapshot", self.base(n, id)),
+                    Params::new(),
+                    map::snapshots,
+                )
+                .await
         })
     }
 
@@ -766,7 +786,16 @@ impl VmManager for Manager {
                     Params::new().list("command", &argv),
                 )
                 .await?;
-            Ok((n.clone(), map::agent_pid(&v).map_err(parse_error)?))
+            let pid = map::agent_pid(&v).map_err(|e| {
+                Error::backend(
+                    BACKEND,
+                    format!(
+                        "unexpected answer to POST {}/agent/exec: {e}",
+                        self.base(n, id)
+                    ),
+                )
+            })?;
+            Ok((n.clone(), pid))
         })?;
         let started = Instant::now();
         // commands through the agent are mostly short: a first wait of at most 100 ms, then a
@@ -800,14 +829,13 @@ impl VmManager for Manager {
     async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<AgentFile> {
         // not `on_guest!`: a log not written yet answers "No such file", which is not a guest
         // that moved (this read polls a log; the command itself locates the guest)
-        let v = self
-            .inner
-            .get(
+        self.inner
+            .read(
                 &format!("{}/agent/file-read", self.base(node, id)),
                 Params::new().set("file", path),
+                map::agent_file_content,
             )
-            .await?;
-        map::agent_file_content(&v).map_err(parse_error)
+            .await
     }
 
     async fn agent_file_write(
@@ -864,11 +892,13 @@ impl Hypervisor for ApiBackend {
     }
 
     async fn version(&self) -> Result<Version> {
-        map::version(&self.inner.get("/version", Params::new()).await?).map_err(parse_error)
+        self.inner
+            .read("/version", Params::new(), map::version)
+            .await
     }
 
     async fn nodes(&self) -> Result<Vec<NodeInfo>> {
-        map::nodes(&self.inner.get("/nodes", Params::new()).await?).map_err(parse_error)
+        self.inner.read("/nodes", Params::new(), map::nodes).await
     }
 
     async fn default_node(&self) -> Result<NodeName> {
@@ -880,13 +910,13 @@ impl Hypervisor for ApiBackend {
     }
 
     async fn guests(&self) -> Result<Vec<GuestSummary>> {
-        map::resources(
-            &self
-                .inner
-                .get("/cluster/resources", Params::new().set("type", "vm"))
-                .await?,
-        )
-        .map_err(parse_error)
+        self.inner
+            .read(
+                "/cluster/resources",
+                Params::new().set("type", "vm"),
+                map::resources,
+            )
+            .await
     }
 
     async fn active_tasks(&self, node: &NodeName, kind: Option<&str>) -> Result<Vec<ActiveTask>> {
@@ -894,12 +924,12 @@ impl Hypervisor for ApiBackend {
         let params = Params::new()
             .set("source", "active")
             .opt("typefilter", kind);
-        map::active_tasks(&self.inner.get(&path, params).await?).map_err(parse_error)
+        self.inner.read(&path, params, map::active_tasks).await
     }
 
     async fn storages(&self, node: &NodeName) -> Result<Vec<StorageInfo>> {
         let path = format!("/nodes/{}/storage", segment(node.as_str()));
-        map::storages(&self.inner.get(&path, Params::new()).await?).map_err(parse_error)
+        self.inner.read(&path, Params::new(), map::storages).await
     }
 
     async fn storage_content(
@@ -913,11 +943,9 @@ impl Hypervisor for ApiBackend {
             segment(node.as_str()),
             segment(storage.as_str())
         );
-        let v = self
-            .inner
-            .get(&path, Params::new().opt("content", content))
-            .await?;
-        map::volumes(&v).map_err(parse_error)
+        self.inner
+            .read(&path, Params::new().opt("content", content), map::volumes)
+            .await
     }
 
     async fn add_storage(&self, spec: &StorageSpec) -> Result<()> {
@@ -958,7 +986,7 @@ impl Hypervisor for ApiBackend {
 
     async fn available_templates(&self, node: &NodeName) -> Result<Vec<String>> {
         let path = format!("/nodes/{}/aplinfo", segment(node.as_str()));
-        map::aplinfo(&self.inner.get(&path, Params::new()).await?).map_err(parse_error)
+        self.inner.read(&path, Params::new(), map::aplinfo).await
     }
 
     async fn download_template(
@@ -995,7 +1023,9 @@ impl Hypervisor for ApiBackend {
     }
 
     async fn users(&self) -> Result<Vec<String>> {
-        map::users(&self.inner.get("/access/users", Params::new()).await?).map_err(parse_error)
+        self.inner
+            .read("/access/users", Params::new(), map::users)
+            .await
     }
 
     async fn add_user(&self, userid: &str, comment: &str) -> Result<()> {
@@ -1010,7 +1040,9 @@ impl Hypervisor for ApiBackend {
     }
 
     async fn acl(&self) -> Result<Vec<(String, String, String)>> {
-        map::acl(&self.inner.get("/access/acl", Params::new()).await?).map_err(parse_error)
+        self.inner
+            .read("/access/acl", Params::new(), map::acl)
+            .await
     }
 
     async fn set_acl(&self, path: &str, userid: &str, role: &str) -> Result<()> {
@@ -1038,13 +1070,9 @@ impl Hypervisor for ApiBackend {
 
     async fn bridges(&self, node: &NodeName) -> Result<Vec<String>> {
         let path = format!("/nodes/{}/network", segment(node.as_str()));
-        map::bridges(
-            &self
-                .inner
-                .get(&path, Params::new().set("type", "bridge"))
-                .await?,
-        )
-        .map_err(parse_error)
+        self.inner
+            .read(&path, Params::new().set("type", "bridge"), map::bridges)
+            .await
     }
 
     async fn node_dns(&self, node: &NodeName) -> Result<(Option<String>, Vec<String>)> {
@@ -1068,7 +1096,7 @@ impl Hypervisor for ApiBackend {
 
     async fn node_timezone(&self, node: &NodeName) -> Result<String> {
         let path = format!("/nodes/{}/time", segment(node.as_str()));
-        map::timezone(&self.inner.get(&path, Params::new()).await?).map_err(parse_error)
+        self.inner.read(&path, Params::new(), map::timezone).await
     }
 
     async fn set_node_timezone(&self, node: &NodeName, tz: &str) -> Result<()> {

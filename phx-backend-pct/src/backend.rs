@@ -228,6 +228,17 @@ impl Inner {
             .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
     }
 
+    /// `pvesh get <path>` read with `map`; an answer that does not fit names the command.
+    async fn read<T>(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        map: impl FnOnce(&Value) -> std::result::Result<T, parse::ParseError>,
+    ) -> Result<T> {
+        map(&self.get(path, params).await?)
+            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
+    }
+
     /// `pvesh create|set|delete <path> ...`. pvesh exits 0 even when the task it started
     /// failed, so a UPID answer is followed by a read of the task's status.
     async fn write(
@@ -293,7 +304,7 @@ impl Inner {
     async fn node(&self) -> Result<NodeName> {
         self.node
             .get_or_try_init(|| async {
-                let nodes = parse::nodes(&self.get("/nodes", &[]).await?).map_err(|e| parse_error("pvesh get /nodes", e.to_string()))?;
+                let nodes = self.read("/nodes", &[], parse::nodes).await?;
                 if let [only] = nodes.as_slice() {
                     return Ok(only.name.clone());
                 }
@@ -501,9 +512,8 @@ impl Inner {
     }
 
     async fn fw_rules(&self, base: &str) -> Result<Vec<FirewallRule>> {
-        let path = format!("{base}/rules");
-        parse::fw_rules(&self.get(&path, &[]).await?)
-            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
+        self.read(&format!("{base}/rules"), &[], parse::fw_rules)
+            .await
     }
 
     async fn set_fw_options(&self, base: &str, o: &FirewallOptions) -> Result<()> {
@@ -582,15 +592,14 @@ impl GuestManager for Manager {
 
     async fn status(&self, node: &NodeName, id: GuestId) -> Result<GuestSummary> {
         let path = format!("{}/status/current", self.base(node, id));
-        let v = self.inner.get(&path, &[]).await?;
-        parse::guest_status(&v, self.kind, node)
-            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
+        self.inner
+            .read(&path, &[], |v| parse::guest_status(v, self.kind, node))
+            .await
     }
 
     async fn config(&self, node: &NodeName, id: GuestId) -> Result<GuestConfig> {
         let path = format!("{}/config", self.base(node, id));
-        let v = self.inner.get(&path, &[]).await?;
-        parse::guest_config(&v).map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
+        self.inner.read(&path, &[], parse::guest_config).await
     }
 
     async fn update_config(
@@ -698,8 +707,7 @@ impl GuestManager for Manager {
 
     async fn snapshots(&self, node: &NodeName, id: GuestId) -> Result<Vec<SnapshotInfo>> {
         let path = format!("{}/snapshot", self.base(node, id));
-        let v = self.inner.get(&path, &[]).await?;
-        parse::snapshots(&v).map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
+        self.inner.read(&path, &[], parse::snapshots).await
     }
 
     async fn snapshot_create(
@@ -1071,8 +1079,9 @@ impl VmManager for Manager {
     async fn agent_file_read(&self, node: &NodeName, id: GuestId, path: &str) -> Result<AgentFile> {
         self.inner.local(node).await?;
         let api = format!("/nodes/{node}/qemu/{id}/agent/file-read");
-        parse::agent_file_content(&self.inner.get(&api, &[("file", s(path))]).await?)
-            .map_err(|e| parse_error(format!("pvesh get {api}"), e.to_string()))
+        self.inner
+            .read(&api, &[("file", s(path))], parse::agent_file_content)
+            .await
     }
 
     async fn agent_file_write(
@@ -1132,13 +1141,11 @@ impl Hypervisor for PctBackend {
     }
 
     async fn version(&self) -> Result<Version> {
-        parse::version(&self.inner.get("/version", &[]).await?)
-            .map_err(|e| parse_error("pvesh get /version", e.to_string()))
+        self.inner.read("/version", &[], parse::version).await
     }
 
     async fn nodes(&self) -> Result<Vec<NodeInfo>> {
-        parse::nodes(&self.inner.get("/nodes", &[]).await?)
-            .map_err(|e| parse_error("pvesh get /nodes", e.to_string()))
+        self.inner.read("/nodes", &[], parse::nodes).await
     }
 
     async fn default_node(&self) -> Result<NodeName> {
@@ -1146,27 +1153,21 @@ impl Hypervisor for PctBackend {
     }
 
     async fn guests(&self) -> Result<Vec<GuestSummary>> {
-        parse::resources(
-            &self
-                .inner
-                .get("/cluster/resources", &[("type", s("vm"))])
-                .await?,
-        )
-        .map_err(|e| parse_error("pvesh get /cluster/resources", e.to_string()))
+        self.inner
+            .read("/cluster/resources", &[("type", s("vm"))], parse::resources)
+            .await
     }
 
     async fn active_tasks(&self, node: &NodeName, kind: Option<&str>) -> Result<Vec<ActiveTask>> {
         let path = format!("/nodes/{node}/tasks");
         let mut params = vec![("source", s("active"))];
         params.extend(kind.map(|k| ("typefilter", s(k))));
-        parse::active_tasks(&self.inner.get(&path, &params).await?)
-            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
+        self.inner.read(&path, &params, parse::active_tasks).await
     }
 
     async fn storages(&self, node: &NodeName) -> Result<Vec<StorageInfo>> {
         let path = format!("/nodes/{node}/storage");
-        parse::storages(&self.inner.get(&path, &[]).await?)
-            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
+        self.inner.read(&path, &[], parse::storages).await
     }
 
     async fn storage_content(
@@ -1177,8 +1178,7 @@ impl Hypervisor for PctBackend {
     ) -> Result<Vec<VolumeInfo>> {
         let params: Vec<(&str, String)> = content.map(|c| ("content", s(c))).into_iter().collect();
         let path = format!("/nodes/{node}/storage/{storage}/content");
-        parse::volumes(&self.inner.get(&path, &params).await?)
-            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
+        self.inner.read(&path, &params, parse::volumes).await
     }
 
     async fn add_storage(&self, spec: &StorageSpec) -> Result<()> {
@@ -1221,8 +1221,7 @@ impl Hypervisor for PctBackend {
 
     async fn available_templates(&self, node: &NodeName) -> Result<Vec<String>> {
         let path = format!("/nodes/{node}/aplinfo");
-        parse::aplinfo(&self.inner.get(&path, &[]).await?)
-            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
+        self.inner.read(&path, &[], parse::aplinfo).await
     }
 
     async fn download_template(
@@ -1298,8 +1297,7 @@ impl Hypervisor for PctBackend {
     }
 
     async fn users(&self) -> Result<Vec<String>> {
-        parse::users(&self.inner.get("/access/users", &[]).await?)
-            .map_err(|e| parse_error("pvesh get /access/users", e.to_string()))
+        self.inner.read("/access/users", &[], parse::users).await
     }
 
     async fn add_user(&self, userid: &str, comment: &str) -> Result<()> {
@@ -1314,8 +1312,7 @@ impl Hypervisor for PctBackend {
     }
 
     async fn acl(&self) -> Result<Vec<(String, String, String)>> {
-        parse::acl(&self.inner.get("/access/acl", &[]).await?)
-            .map_err(|e| parse_error("pvesh get /access/acl", e.to_string()))
+        self.inner.read("/access/acl", &[], parse::acl).await
     }
 
     async fn set_acl(&self, path: &str, userid: &str, role: &str) -> Result<()> {
@@ -1340,8 +1337,9 @@ impl Hypervisor for PctBackend {
 
     async fn bridges(&self, node: &NodeName) -> Result<Vec<String>> {
         let path = format!("/nodes/{node}/network");
-        parse::bridges(&self.inner.get(&path, &[("type", s("bridge"))]).await?)
-            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
+        self.inner
+            .read(&path, &[("type", s("bridge"))], parse::bridges)
+            .await
     }
 
     async fn node_dns(&self, node: &NodeName) -> Result<(Option<String>, Vec<String>)> {
@@ -1373,8 +1371,7 @@ impl Hypervisor for PctBackend {
 
     async fn node_timezone(&self, node: &NodeName) -> Result<String> {
         let path = format!("/nodes/{node}/time");
-        parse::timezone(&self.inner.get(&path, &[]).await?)
-            .map_err(|e| parse_error(format!("pvesh get {path}"), e.to_string()))
+        self.inner.read(&path, &[], parse::timezone).await
     }
 
     async fn set_node_timezone(&self, node: &NodeName, tz: &str) -> Result<()> {
