@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use phx_backend_pct::{PctBackend, PctOptions, SshRunner, params};
+use phx_backend_pct::params::{self, RuleWrite};
+use phx_backend_pct::{PctBackend, PctOptions, SshRunner};
 use phx_core::backend::*;
 use phx_core::error::{Error, Result};
 use phx_core::types::{
@@ -277,26 +278,23 @@ impl Inner {
             .map(|_| ())
     }
 
-    /// Replace the rules: delete the old ones from the last position down, then add the new
-    /// ones at their positions. Nothing is sent when the rules are already as wanted.
+    /// Replace the rules with the writes [`params::replace_rules`] decides (read right before,
+    /// so a retry after a lost answer finds them replaced).
     async fn set_fw_rules(&self, base: &str, rules: &[FirewallRule]) -> Result<()> {
         let have = self
             .read(&format!("{base}/rules"), Params::new(), map::fw_rules)
             .await?;
-        if have == rules {
-            return Ok(());
-        }
-        for pos in (0..have.len()).rev() {
-            self.call(
-                Method::DELETE,
-                &format!("{base}/rules/{pos}"),
-                Params::new(),
-            )
-            .await?;
-        }
-        for (pos, r) in rules.iter().enumerate() {
-            let p: Params = params::firewall_rule(r, pos).into_iter().collect();
-            self.call(Method::POST, &format!("{base}/rules"), p).await?;
+        for w in params::replace_rules(&have, rules) {
+            match w {
+                RuleWrite::Delete { pos } => {
+                    let path = format!("{base}/rules/{pos}");
+                    self.call(Method::DELETE, &path, Params::new()).await?
+                }
+                RuleWrite::Create(p) => {
+                    let p: Params = p.into_iter().collect();
+                    self.call(Method::POST, &format!("{base}/rules"), p).await?
+                }
+            };
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 
 use crate::error::{PctError, classify_stderr, error_line, parse_error};
 use crate::lxcconf;
-use crate::params;
+use crate::params::{self, RuleWrite};
 use crate::parse::{self, GuestExec, TaskStatus};
 use crate::runner::{Cmd, CmdOutput, CommandRunner, LocalRunner, SshRunner};
 
@@ -527,30 +527,21 @@ impl Inner {
         .map(|_| ())
     }
 
-    /// Replace the rules: nothing when they already match, otherwise delete from the bottom
-    /// up and add each rule at its position.
+    /// Replace the rules with the writes [`params::replace_rules`] decides.
     async fn set_fw_rules(&self, base: &str, rules: &[FirewallRule]) -> Result<()> {
         let have = self.fw_rules(base).await?;
-        if have == rules {
-            return Ok(());
-        }
-        for pos in (0..have.len()).rev() {
-            self.write(
-                "delete",
-                &format!("{base}/rules/{pos}"),
-                &[],
-                self.opts.read_timeout,
-            )
-            .await?;
-        }
-        for (i, r) in rules.iter().enumerate() {
-            self.write(
-                "create",
-                &format!("{base}/rules"),
-                &params::firewall_rule(r, i),
-                self.opts.read_timeout,
-            )
-            .await?;
+        for w in params::replace_rules(&have, rules) {
+            let t = self.opts.read_timeout;
+            match w {
+                RuleWrite::Delete { pos } => {
+                    self.write("delete", &format!("{base}/rules/{pos}"), &[], t)
+                        .await?
+                }
+                RuleWrite::Create(p) => {
+                    self.write("create", &format!("{base}/rules"), &p, t)
+                        .await?
+                }
+            };
         }
         Ok(())
     }

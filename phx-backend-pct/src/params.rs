@@ -60,3 +60,33 @@ pub fn command_with_env(req: &ExecRequest) -> Vec<String> {
     a.extend(req.argv.iter().cloned());
     a
 }
+
+/// One write of a firewall rule replacement, under `<base>/rules`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleWrite {
+    /// `DELETE <base>/rules/<pos>`.
+    Delete {
+        /// The rule's position.
+        pos: usize,
+    },
+    /// `POST <base>/rules` with these parameters.
+    Create(Vec<(&'static str, String)>),
+}
+
+/// The writes that turn the rules `have` into `want`: none when they are equal; otherwise
+/// delete every rule from the last position up (the positions of the others do not move),
+/// then add each wanted rule at its position.
+pub fn replace_rules(have: &[FirewallRule], want: &[FirewallRule]) -> Vec<RuleWrite> {
+    if have == want {
+        return Vec::new();
+    }
+    (0..have.len())
+        .rev()
+        .map(|pos| RuleWrite::Delete { pos })
+        .chain(
+            want.iter()
+                .enumerate()
+                .map(|(pos, r)| RuleWrite::Create(firewall_rule(r, pos))),
+        )
+        .collect()
+}
