@@ -1287,11 +1287,7 @@ impl FakeCluster {
         )];
         Ok(self.start_task(
             node,
-            if kind == GuestKind::Lxc {
-                "vzclone"
-            } else {
-                "qmclone"
-            },
+            &task_type(kind, "clone"),
             &source.to_string(),
             Effect::Unlock {
                 id: newid,
@@ -1627,11 +1623,7 @@ impl FakeCluster {
         }
         Ok(self.start_task(
             node,
-            if kind == GuestKind::Lxc {
-                "vzdestroy"
-            } else {
-                "qmdestroy"
-            },
+            &task_type(kind, "destroy"),
             &id.to_string(),
             Effect::Destroy { id },
             Vec::new(),
@@ -1708,11 +1700,7 @@ impl FakeCluster {
         gm.config.insert("lock".into(), "snapshot".into());
         Ok(self.start_task(
             node,
-            if kind == GuestKind::Lxc {
-                "vzsnapshot"
-            } else {
-                "qmsnapshot"
-            },
+            &task_type(kind, "snapshot"),
             &id.to_string(),
             Effect::SnapshotDone { id },
             Vec::new(),
@@ -1753,11 +1741,7 @@ impl FakeCluster {
         }
         Ok(self.start_task(
             node,
-            if kind == GuestKind::Lxc {
-                "vzdelsnapshot"
-            } else {
-                "qmdelsnapshot"
-            },
+            &task_type(kind, "delsnapshot"),
             &id.to_string(),
             Effect::None,
             Vec::new(),
@@ -1793,11 +1777,7 @@ impl FakeCluster {
         gm.status = PowerState::Stopped;
         Ok(self.start_task(
             node,
-            if kind == GuestKind::Lxc {
-                "vzrollback"
-            } else {
-                "qmrollback"
-            },
+            &task_type(kind, "rollback"),
             &id.to_string(),
             Effect::None,
             Vec::new(),
@@ -1835,11 +1815,7 @@ impl FakeCluster {
         gm.config.insert("template".into(), "1".into());
         Ok(self.start_task(
             node,
-            if kind == GuestKind::Lxc {
-                "vztemplate"
-            } else {
-                "qmtemplate"
-            },
+            &task_type(kind, "template"),
             &id.to_string(),
             Effect::None,
             Vec::new(),
@@ -2186,4 +2162,12 @@ pub fn digest(text: &str) -> String {
     let mut h = Sha1::new();
     h.update(text.as_bytes());
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A guest task's type: `vz<op>` for a container, `qm<op>` for a VM (`vzclone`, `qmsnapshot`).
+fn task_type(kind: GuestKind, op: &str) -> String {
+    match kind {
+        GuestKind::Lxc => format!("vz{op}"),
+        GuestKind::Vm => format!("qm{op}"),
+    }
 }
