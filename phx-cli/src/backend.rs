@@ -3,10 +3,11 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use phx_core::backend::Hypervisor;
+use phx_core::engine::CancelToken;
 use phx_testkit::{FakeBackend, Fault};
 
 use crate::cli::{BackendKind, GlobalArgs};
@@ -72,10 +73,10 @@ pub fn sim_state(g: &GlobalArgs) -> PathBuf {
 }
 
 /// Open the chosen backend.
-pub fn open(g: &GlobalArgs) -> anyhow::Result<Opened> {
+pub async fn open(g: &GlobalArgs, cancel: &CancelToken) -> anyhow::Result<Opened> {
     let kind = choose(g)?;
     match kind {
-        BackendKind::Sim => open_sim(g),
+        BackendKind::Sim => open_sim(g, cancel).await,
         BackendKind::Pct => open_pct(g),
         BackendKind::Api => Ok(Opened {
             hv: crate::api_args::open(g)?,
@@ -135,54 +136,50 @@ fn open_pct(g: &GlobalArgs) -> anyhow::Result<Opened> {
 }
 
 /// Take the sim state lock: wait up to 30 s for another phx, then refuse with a clear message.
-fn lock_state(path: &Path) -> anyhow::Result<File> {
+async fn lock_state(path: &Path, cancel: &CancelToken) -> anyhow::Result<File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let lock_path = path.with_extension("lock");
-    let f = File::options()
+    let mut f = File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock_path)
         .with_context(|| format!("opening {}", lock_path.display()))?;
-    let start = Instant::now();
-    let mut told = false;
-    loop {
-        match f.try_lock() {
-            Ok(()) => return Ok(f),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                if !told {
-                    tracing::warn!(
-                        "waiting for another phx using the simulated cluster {}",
+    crate::lock::wait_for_lock(
+        &mut f,
+        &lock_path,
+        Duration::from_millis(100),
+        cancel,
+        |_, waited| {
+            if waited.is_zero() {
+                tracing::warn!(
+                    "waiting for another phx using the simulated cluster {}",
+                    path.display()
+                );
+            }
+            if waited > Duration::from_secs(30) {
+                return Err(CliError {
+                    code: crate::error::EXIT_FAILED,
+                    message: format!(
+                        "another phx process has held the simulated cluster {} for 30 s",
                         path.display()
-                    );
-                    told = true;
+                    ),
+                    hint: Some(
+                        "wait for it to finish, or use another state file with --sim-state".into(),
+                    ),
                 }
-                if start.elapsed() > Duration::from_secs(30) {
-                    return Err(CliError {
-                        code: crate::error::EXIT_FAILED,
-                        message: format!(
-                            "another phx process has held the simulated cluster {} for 30 s",
-                            path.display()
-                        ),
-                        hint: Some(
-                            "wait for it to finish, or use another state file with --sim-state"
-                                .into(),
-                        ),
-                    }
-                    .into());
-                }
-                std::thread::sleep(Duration::from_millis(100));
+                .into());
             }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("locking {}", lock_path.display()));
-            }
-        }
-    }
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(f)
 }
 
-fn open_sim(g: &GlobalArgs) -> anyhow::Result<Opened> {
+async fn open_sim(g: &GlobalArgs, cancel: &CancelToken) -> anyhow::Result<Opened> {
     let path = sim_state(g);
     // the knobs first: a typo in one leaves the state file alone
     let latency = match std::env::var("PHX_SIM_LATENCY_MS") {
@@ -197,7 +194,7 @@ fn open_sim(g: &GlobalArgs) -> anyhow::Result<Opened> {
         Ok(v) if !v.trim().is_empty() => parse_faults(&v)?,
         _ => Vec::new(),
     };
-    let lock = lock_state(&path)?;
+    let lock = lock_state(&path, cancel).await?;
     let fake = FakeBackend::open(&path)
         .with_context(|| format!("opening the simulated cluster {}", path.display()))?;
     fake.with(|c| {
@@ -295,9 +292,9 @@ pub fn parse_faults(spec: &str) -> Result<Vec<(String, Fault)>, CliError> {
 }
 
 /// Start the simulated cluster over.
-pub fn reset_sim(g: &GlobalArgs) -> anyhow::Result<PathBuf> {
+pub async fn reset_sim(g: &GlobalArgs, cancel: &CancelToken) -> anyhow::Result<PathBuf> {
     let path = sim_state(g);
-    let _lock = lock_state(&path)?;
+    let _lock = lock_state(&path, cancel).await?;
     for p in [path.clone(), path.with_extension("guests")] {
         let r = if p.is_dir() {
             std::fs::remove_dir_all(&p)

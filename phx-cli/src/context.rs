@@ -102,9 +102,9 @@ impl Ctx {
     }
 
     /// The backend (opened once).
-    pub fn backend(&mut self) -> anyhow::Result<Arc<dyn Hypervisor>> {
+    pub async fn backend(&mut self) -> anyhow::Result<Arc<dyn Hypervisor>> {
         if self.opened.is_none() {
-            self.opened = Some(backend::open(&self.g)?);
+            self.opened = Some(backend::open(&self.g, &self.cancel).await?);
         }
         Ok(self
             .opened
@@ -122,8 +122,8 @@ impl Ctx {
         }
     }
 
-    pub fn engine(&mut self, inv: Inventory) -> anyhow::Result<Engine> {
-        let hv = self.backend()?;
+    pub async fn engine(&mut self, inv: Inventory) -> anyhow::Result<Engine> {
+        let hv = self.backend().await?;
         let mut opts = EngineOptions {
             jobs: usize::from(self.g.jobs),
             node: self.node()?,

@@ -106,52 +106,37 @@ pub async fn acquire(g: &GlobalArgs, cancel: &CancelToken) -> anyhow::Result<Opt
         .write(true)
         .open(&path)
         .with_context(|| format!("opening the run lock {}", path.display()))?;
-    let started = Instant::now();
-    let mut told = false;
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let holder = holder(&mut file);
-                if !g.wait_lock {
-                    return Err(CliError {
-                        code: EXIT_FAILED,
-                        message: format!(
-                            "another phx ({holder}) is changing {target}; phx changes a cluster one run at a time"
-                        ),
-                        hint: Some(format!(
-                            "wait for it to finish, or pass --wait-lock to wait for it (read-only commands such as status and plan never wait); lock file: {}",
-                            path.display()
-                        )),
-                    }
-                    .into());
+    let waited = wait_for_lock(
+        &mut file,
+        &path,
+        Duration::from_millis(200),
+        cancel,
+        |file, waited| {
+            let holder = holder(file);
+            if !g.wait_lock {
+                return Err(CliError {
+                    code: EXIT_FAILED,
+                    message: format!(
+                        "another phx ({holder}) is changing {target}; phx changes a cluster one run at a time"
+                    ),
+                    hint: Some(format!(
+                        "wait for it to finish, or pass --wait-lock to wait for it (read-only commands such as status and plan never wait); lock file: {}",
+                        path.display()
+                    )),
                 }
-                if !told {
-                    tracing::warn!("waiting for another phx ({holder}) that is changing {target}");
-                    told = true;
-                }
-                if cancel.is_cancelled() {
-                    return Err(CliError {
-                        code: EXIT_INTERRUPTED,
-                        message: format!(
-                            "interrupted while waiting {:.0}s for another phx ({holder}); nothing was changed",
-                            started.elapsed().as_secs_f64()
-                        ),
-                        hint: None,
-                    }
-                    .into());
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                .into());
             }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("locking {}", path.display()));
+            if waited.is_zero() {
+                tracing::warn!("waiting for another phx ({holder}) that is changing {target}");
             }
-        }
-    }
-    if told {
+            Ok(())
+        },
+    )
+    .await?;
+    if !waited.is_zero() {
         tracing::info!(
             "the other phx finished after {:.1}s; going on",
-            started.elapsed().as_secs_f64()
+            waited.as_secs_f64()
         );
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -170,6 +155,46 @@ pub async fn acquire(g: &GlobalArgs, cancel: &CancelToken) -> anyhow::Result<Opt
         file.write_all(record.as_bytes())
     });
     Ok(Some(RunLock { _file: file }))
+}
+
+/// Take `file`'s exclusive lock (flock), asking again every `every` while another process
+/// holds it. Each time it is held, `busy(file, waited)` decides: `Ok` waits on (`waited` is
+/// zero the first time), an error gives up with it. Ctrl-C while waiting gives up with exit
+/// 130: nothing was changed. Returns how long it waited.
+pub async fn wait_for_lock(
+    file: &mut File,
+    path: &std::path::Path,
+    every: Duration,
+    cancel: &CancelToken,
+    mut busy: impl FnMut(&mut File, Duration) -> anyhow::Result<()>,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut waited = Duration::ZERO;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(waited),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                busy(file, waited)?;
+                if cancel.is_cancelled() {
+                    return Err(CliError {
+                        code: EXIT_INTERRUPTED,
+                        message: format!(
+                            "interrupted while waiting {:.0}s for {}, held by another phx; nothing was changed",
+                            started.elapsed().as_secs_f64(),
+                            path.display()
+                        ),
+                        hint: None,
+                    }
+                    .into());
+                }
+                tokio::time::sleep(every).await;
+                waited = started.elapsed();
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+    }
 }
 
 /// Who holds the lock, from the text it wrote.

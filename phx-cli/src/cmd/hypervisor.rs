@@ -132,7 +132,7 @@ struct SetupJson<'a> {
 
 async fn setup(ctx: &mut Ctx, a: SetupArgs) -> anyhow::Result<u8> {
     let inv = ctx.inventory()?;
-    let engine = ctx.engine(inv)?;
+    let engine = ctx.engine(inv).await?;
     let node = match &ctx.g.node {
         Some(n) => n.clone(),
         None => engine.backend().default_node().await?.to_string(),
@@ -212,7 +212,7 @@ async fn setup(ctx: &mut Ctx, a: SetupArgs) -> anyhow::Result<u8> {
 
 async fn test(ctx: &mut Ctx, a: TestArgs) -> anyhow::Result<u8> {
     let inv = ctx.inventory()?;
-    let engine = ctx.engine(inv)?;
+    let engine = ctx.engine(inv).await?;
     if let Some(s) = &a.suite
         && !engine.host_suites().contains(s)
     {
@@ -242,7 +242,7 @@ async fn test(ctx: &mut Ctx, a: TestArgs) -> anyhow::Result<u8> {
 }
 
 async fn status(ctx: &mut Ctx) -> anyhow::Result<u8> {
-    let hv = ctx.backend()?;
+    let hv = ctx.backend().await?;
     let version = hv.version().await?;
     let nodes = hv.nodes().await?;
     let guests = hv.guests().await?;

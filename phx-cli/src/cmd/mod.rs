@@ -158,7 +158,7 @@ pub async fn run_op_settled(
 ) -> anyhow::Result<(u8, BTreeSet<GuestId>)> {
     let inv = ctx.inventory()?;
     check_ids(&inv, kind, ids, verb)?;
-    let engine = ctx.engine(inv)?;
+    let engine = ctx.engine(inv).await?;
     let plan = engine.plan(ids, op).await?;
     if ctx.g.dry_run {
         return Ok((show_checked_plan(ctx, &engine, &plan)?, BTreeSet::new()));

@@ -17,7 +17,7 @@ pub struct PlanArgs {
 pub async fn run(ctx: &mut Ctx, a: PlanArgs) -> anyhow::Result<u8> {
     let inv = ctx.inventory()?;
     check_ids(&inv, None, &a.ids, "plan")?;
-    let engine = ctx.engine(inv)?;
+    let engine = ctx.engine(inv).await?;
     let plan = engine.plan(&a.ids, Operation::Up).await?;
     show_checked_plan(ctx, &engine, &plan)
 }

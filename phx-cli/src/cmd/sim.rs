@@ -27,7 +27,7 @@ pub async fn run(ctx: &mut Ctx, cmd: SimCommand) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         SimCommand::Reset => {
-            let path = crate::backend::reset_sim(&ctx.g)?;
+            let path = crate::backend::reset_sim(&ctx.g, &ctx.cancel).await?;
             if ctx.out.json() {
                 ctx.out.json_doc(&serde_json::json!({ "state": path }));
             } else {

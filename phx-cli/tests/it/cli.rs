@@ -244,6 +244,42 @@ fn interrupted_run_exits_130_and_leaves_no_half_started_work() {
 }
 
 #[test]
+fn ctrl_c_while_waiting_for_the_simulated_cluster_stops_at_once() {
+    use std::io::BufRead;
+    let w = World::new();
+    assert_eq!(w.run(&["status"]).code, 0);
+    // another process holds the simulated cluster
+    let held = std::fs::File::options()
+        .write(true)
+        .open(w.state().with_extension("lock"))
+        .unwrap();
+    held.try_lock().unwrap();
+    let mut c = w.cmd(&["status"]);
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("waiting for another phx using the simulated cluster") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no waiting line");
+    }
+    let asked = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(rest.contains("interrupted while waiting"), "{rest}");
+    // it did not sit out the 30 s wait
+    assert!(asked.elapsed() < std::time::Duration::from_secs(5));
+    drop(held);
+}
+
+#[test]
 fn a_second_interrupt_aborts_at_once_naming_the_tasks_still_running() {
     use std::io::BufRead;
     let w = World::new();

@@ -26,7 +26,7 @@ pub struct ExecArgs {
 pub async fn run(ctx: &mut Ctx, kind: GuestKind, a: ExecArgs) -> anyhow::Result<u8> {
     let inv = ctx.inventory()?;
     check_ids(&inv, Some(kind), &[a.id], "exec")?;
-    let engine = ctx.engine(inv)?;
+    let engine = ctx.engine(inv).await?;
     let node = engine
         .backend()
         .guests()

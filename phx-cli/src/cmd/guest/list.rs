@@ -23,7 +23,7 @@ struct Row {
 pub async fn run(ctx: &mut Ctx, kind: GuestKind) -> anyhow::Result<u8> {
     // The config is optional here: without one, nothing is managed.
     let defined = ctx.check().inventory;
-    let hv = ctx.backend()?;
+    let hv = ctx.backend().await?;
     let mut rows: Vec<Row> = hv
         .guests()
         .await?

@@ -50,7 +50,7 @@ async fn locate(
 ) -> anyhow::Result<NodeName> {
     let inv = ctx.inventory()?;
     check_ids(&inv, Some(kind), &[id], verb)?;
-    let hv = ctx.backend()?;
+    let hv = ctx.backend().await?;
     let found = hv.guests().await?.into_iter().find(|g| g.id == id);
     match found {
         Some(g) if g.kind == kind => Ok(g.node),
@@ -77,7 +77,7 @@ pub async fn run(ctx: &mut Ctx, kind: GuestKind, cmd: SnapshotCommand) -> anyhow
         SnapshotCommand::Delete { id, .. } => (*id, "snapshot delete"),
     };
     let node = locate(ctx, kind, id, verb).await?;
-    let hv = ctx.backend()?;
+    let hv = ctx.backend().await?;
     let m = manager(hv.as_ref(), kind);
     let word = kind.proxmox_word();
     if ctx.g.dry_run && !matches!(cmd, SnapshotCommand::List { .. }) {

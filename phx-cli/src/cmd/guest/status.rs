@@ -52,7 +52,7 @@ pub async fn rows_settled(
     } else {
         ids.to_vec()
     };
-    let engine = ctx.engine(inv)?;
+    let engine = ctx.engine(inv).await?;
     let to_plan: Vec<GuestId> = wanted
         .iter()
         .copied()

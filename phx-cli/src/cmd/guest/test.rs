@@ -25,7 +25,7 @@ pub struct TestArgs {
 pub async fn run(ctx: &mut Ctx, kind: GuestKind, a: TestArgs) -> anyhow::Result<u8> {
     let inv = ctx.inventory()?;
     check_ids(&inv, Some(kind), &[a.id], "test")?;
-    let engine = ctx.engine(inv)?;
+    let engine = ctx.engine(inv).await?;
     // an unknown suite is a usage error that lists the ones there are
     let planned = engine
         .test_plan(a.id, a.suite.as_deref())
