@@ -3,39 +3,7 @@
 
 use std::fmt;
 
-/// A secret string. `Debug` prints `Secret(<redacted>)`; there is no `Display`, so a secret
-/// cannot end up in a formatted message by accident. [`Secret::expose`] is the one way in.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    /// The secret itself, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether the secret is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Self(s)
-    }
-}
+pub use phx_core::types::Secret;
 
 /// Why a string is not an API token. The message never repeats the input (it holds the secret).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,39 +1,14 @@
 //! Config pieces shared by containers, VMs and the host: firewall, tests, health checks, secrets.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use super::finding::{JsonPath, Sink};
 use super::json::Json;
 use super::reader::{Obj, parse_value, type_name};
+pub use crate::types::Secret;
 use crate::types::{FirewallAction, FirewallDirection, FirewallRule, PortSpec, Protocol};
-
-/// A secret from a config file. Never printed, logged or serialised.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret value.
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    /// The secret itself; call only where it is sent to its consumer.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("***")
-    }
-}
 
 /// A guest's Proxmox firewall: enable flag and rule list (replaced as a whole when different).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,6 +7,7 @@ mod firewall;
 mod guest_id;
 mod names;
 mod net;
+mod secret;
 mod size;
 
 pub use firewall::{
@@ -15,6 +16,7 @@ pub use firewall::{
 pub use guest_id::{GuestId, GuestKind};
 pub use names::{Hostname, NodeName, SnapshotName, StorageId};
 pub use net::{Cidr, MacAddr, ip_in_subnet};
+pub use secret::Secret;
 pub use size::DiskSize;
 
 /// A value that failed a checked constructor: what was given and what was expected.
