@@ -92,15 +92,8 @@ pub(crate) fn desired(spec: &LxcSpec, uvm_major: Option<u32>) -> Desired {
             ..LxcNet::default()
         };
         e.insert("net0".to_string(), net.to_string());
-        if !n.nameservers.is_empty() {
-            e.insert(
-                "nameserver".to_string(),
-                n.nameservers
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            );
+        if let Some(ns) = super::nameserver(&n.nameservers) {
+            e.insert("nameserver".to_string(), ns);
         }
     }
     if !spec.pct_options.is_empty() {

@@ -1627,6 +1627,17 @@ fn predict_step(cfg: &mut GuestConfig, step: &Step) {
 }
 
 /// The predicted config of a clone of `src`.
+/// The `nameserver` key of a container or VM: the servers space-separated, none when empty.
+fn nameserver(servers: &[std::net::Ipv4Addr]) -> Option<String> {
+    (!servers.is_empty()).then(|| {
+        servers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
 /// A full clone of `from` (at `snapname`) as `id` named `name` on `storage`, and the config
 /// the clone starts with.
 fn clone_action(

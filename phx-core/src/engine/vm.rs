@@ -60,15 +60,8 @@ pub(crate) fn desired(spec: &VmSpec, inv: &Inventory) -> Desired {
             ..IpConfig::default()
         };
         e.insert("ipconfig0".to_string(), ipc.to_string());
-        if !n.nameservers.is_empty() {
-            e.insert(
-                "nameserver".to_string(),
-                n.nameservers
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            );
+        if let Some(ns) = super::nameserver(&n.nameservers) {
+            e.insert("nameserver".to_string(), ns);
         }
         if let Some(sd) = n
             .searchdomain
