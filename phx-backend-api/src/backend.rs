@@ -202,7 +202,14 @@ impl Inner {
     async fn find_default_node(&self) -> Result<NodeName> {
         if let Some(n) = &self.node {
             return NodeName::new(n.clone())
-                .map_err(|e| Error::backend(BACKEND, format!("--node {n:?}: {e}")));
+                .map_err(|e| {
+                    Error::backend(
+                        BACKEND,
+                        format!(
+                            "--node {n:?}: {e}; pass a node name as the cluster lists it (`pvecm nodes`)"
+                        ),
+                    )
+                });
         }
         let nodes = self.read("/nodes", Params::new(), map::nodes).await?;
         let host = self.client.host();

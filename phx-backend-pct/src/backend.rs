@@ -310,7 +310,7 @@ impl Inner {
                 }
                 let host = self.check(argv(&["hostname"]), self.opts.read_timeout).await?.stdout_text();
                 let host = host.trim().split('.').next().unwrap_or_default().to_string();
-                nodes.into_iter().find(|n| n.name.as_str() == host).map(|n| n.name).ok_or_else(|| Error::backend(BACKEND, format!("this host ({host}) is not a node of the cluster; pass the node name")))
+                nodes.into_iter().find(|n| n.name.as_str() == host).map(|n| n.name).ok_or_else(|| Error::backend(BACKEND, format!("this host ({host}) is not a node of the cluster; pass the node to manage with --node (PHX_NODE)")))
             })
             .await
             .cloned()
@@ -406,7 +406,10 @@ impl Inner {
             .trim()
             .to_string();
         if path.is_empty() {
-            return Err(Error::backend(BACKEND, "mktemp printed no path"));
+            return Err(Error::backend(
+                BACKEND,
+                "`mktemp /tmp/phx.XXXXXXXX` on the node printed no path; check that /tmp on the node exists and is writable",
+            ));
         }
         let out = self
             .run_stdin(
@@ -419,7 +422,10 @@ impl Inner {
             self.remove(&path).await;
             return Err(Error::backend(
                 BACKEND,
-                format!("writing {path}: {}", error_line(&out.stderr_text())),
+                format!(
+                    "writing {path} on the node: {}; check the free space and permissions of /tmp there",
+                    error_line(&out.stderr_text())
+                ),
             ));
         }
         Ok(path)
