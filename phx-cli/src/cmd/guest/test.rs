@@ -153,7 +153,7 @@ fn xml(s: &str) -> String {
 }
 
 /// A JUnit XML report: one `<testsuite>` per suite.
-pub fn junit(title: &str, prefix: &str, results: &[TestResult]) -> String {
+fn junit(title: &str, prefix: &str, results: &[TestResult]) -> String {
     let total: f64 = results.iter().map(|t| t.duration.as_secs_f64()).sum();
     let failed = results.iter().filter(|t| !t.passed).count();
     let mut s = format!(
